@@ -1,0 +1,18 @@
+"""Entries of the example upstream (the template for new upstreams)."""
+
+__all__ = ["example"]
+
+
+def example(hidden_size: int = 16, seed: int = 0, **kwargs):
+    """Example upstream: a tiny checkpoint-free model, the template for new upstreams.
+
+    Not a pretrained model: its weights are drawn from ``seed``. Use it to try
+    the interface and as the starting point of a new upstream.
+
+    * stride: 160 samples (10 ms); receptive field 400 samples (25 ms)
+    * hidden size: ``hidden_size`` (16); hidden states: 3
+    * checkpoint: none
+    """
+    from .expert import UpstreamExpert
+
+    return UpstreamExpert(hidden_size=hidden_size, seed=seed, **kwargs)
