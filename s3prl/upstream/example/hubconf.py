@@ -1,8 +1,18 @@
 """Entries of the example upstream (the template for new upstreams)."""
 
+from s3prl.util.registry import entry
+
 __all__ = ["example"]
 
 
+@entry(
+    model="Example (untrained template)",
+    input="wav",
+    stride=160,
+    layers=3,
+    hidden_size=16,
+    verified="golden hidden states",
+)
 def example(hidden_size: int = 16, seed: int = 0, **kwargs):
     """Example upstream: a tiny checkpoint-free model, the template for new upstreams.
 
