@@ -44,8 +44,15 @@ def assert_padding_invariant(model, wavs: list[torch.Tensor], atol: float = 1e-4
     padded frames are zero. Returns the max abs difference."""
     model.eval()
     worst = 0.0
+    # Test forward_padded on the mixed batch itself: switch regrouping off.
+    saved = model.max_padding_waste
+    model.max_padding_waste = None
+    try:
+        with torch.no_grad():
+            batch = model(wavs)
+    finally:
+        model.max_padding_waste = saved
     with torch.no_grad():
-        batch = model(wavs)
         lens = batch["hidden_states_len"]
         assert lens.dtype == torch.long and lens.shape == (len(wavs),)
         assert batch["last_hidden_state"] is batch["hidden_states"][-1]

@@ -28,6 +28,7 @@ __all__ = [
     "pad_wavs",
     "padding_mask",
     "conv_frames",
+    "length_groups",
 ]
 
 
@@ -189,6 +190,10 @@ class UpstreamBase(nn.Module):
     """
 
     sample_rate: int = 16000
+    #: Regroup a batch by length when padding would exceed this fraction of
+    #: the computed samples (``None``: never regroup). Results do not depend
+    #: on it, since a wav's frames do not depend on its batch.
+    max_padding_waste: float | None = 0.1
     downsample_rate: int = 160
     receptive_field: int = 400
     hidden_sizes: list[int] = []
@@ -231,6 +236,10 @@ class UpstreamBase(nn.Module):
     def forward(self, wavs: Sequence[Tensor]) -> dict[str, object]:
         """Hidden states of a list of unpadded waveforms.
 
+        Wavs of very different lengths are regrouped internally (see
+        :attr:`max_padding_waste`) so that little compute goes to padding; the
+        results come back in the caller's order, in one padded batch.
+
         Args:
             wavs: non-empty list of 1-D floating tensors (16 kHz mono, any
                 lengths of at least ``receptive_field`` samples, all on the
@@ -239,13 +248,27 @@ class UpstreamBase(nn.Module):
         Returns:
             dict with ``hidden_states`` (list of ``num_layers`` tensors of shape
             ``(batch, frames, hidden_sizes[i])``, zero past each wav's valid
-            frames), ``last_hidden_state`` (``hidden_states[-1]``) and
-            ``hidden_states_len`` (``(batch,)`` long tensor of valid frames).
+            frames; fp32, or the model's / autocast dtype), ``last_hidden_state``
+            (``hidden_states[-1]``) and ``hidden_states_len`` (``(batch,)`` long
+            tensor of valid frames).
 
         Raises:
             TypeError, ValueError: bad input, see :func:`check_wavs`.
         """
         check_wavs(wavs, self.receptive_field, self._model_device())
+        groups = length_groups([w.numel() for w in wavs], self.max_padding_waste)
+        if len(groups) == 1:
+            hidden_states, hs_len = self._forward_group(wavs)
+        else:
+            parts = [(idx, *self._forward_group([wavs[i] for i in idx])) for idx in groups]
+            hidden_states, hs_len = _merge_groups(parts, len(wavs))
+        return {
+            "hidden_states": hidden_states,
+            "last_hidden_state": hidden_states[-1],
+            "hidden_states_len": hs_len,
+        }
+
+    def _forward_group(self, wavs: Sequence[Tensor]) -> tuple[list[Tensor], Tensor]:
         padded, lengths = pad_wavs(wavs, dtype=self._model_dtype())
         hidden_states, hs_len = self.forward_padded(padded, lengths)
         hidden_states = list(hidden_states)
@@ -254,13 +277,66 @@ class UpstreamBase(nn.Module):
                 f"{type(self).__name__} produced {len(hidden_states)} hidden states "
                 f"but declares num_layers={self.num_layers}"
             )
-        hs_len = hs_len.to(torch.long)
+        hs_len = hs_len.to(device=hidden_states[0].device, dtype=torch.long)
         max_frames = hidden_states[0].size(1)
-        mask = padding_mask(hs_len.to(hidden_states[0].device), max_frames)
+        mask = padding_mask(hs_len, max_frames)
         if not bool(mask.all()):
             hidden_states = [h.masked_fill(~mask[:, :, None], 0.0) for h in hidden_states]
-        return {
-            "hidden_states": hidden_states,
-            "last_hidden_state": hidden_states[-1],
-            "hidden_states_len": hs_len,
-        }
+        return hidden_states, hs_len
+
+
+def length_groups(lengths: Sequence[int], max_waste: float | None) -> list[list[int]]:
+    """Split batch indices into groups of similar length.
+
+    Greedy over lengths sorted longest first: a wav joins the current group
+    while the group's padding (samples added to reach its longest wav) stays
+    at most ``max_waste`` of the group's padded size.
+
+    Args:
+        lengths: samples per wav.
+        max_waste: allowed padding fraction per group, or ``None`` for a
+            single group (no regrouping).
+
+    Returns:
+        List of index lists; one group holding every index when nothing needs
+        regrouping.
+    """
+    n = len(lengths)
+    if max_waste is None or n < 2:
+        return [list(range(n))]
+    order = sorted(range(n), key=lambda i: -lengths[i])
+    total_pad = sum(lengths[order[0]] - length for length in lengths)
+    if total_pad <= max_waste * n * lengths[order[0]]:
+        return [list(range(n))]
+    groups: list[list[int]] = []
+    current: list[int] = []
+    pad = 0
+    for i in order:
+        if current:
+            longest = lengths[current[0]]
+            new_pad = pad + longest - lengths[i]
+            if new_pad <= max_waste * (len(current) + 1) * longest:
+                current.append(i)
+                pad = new_pad
+                continue
+            groups.append(current)
+        current, pad = [i], 0
+    groups.append(current)
+    return groups
+
+
+def _merge_groups(parts, batch: int) -> tuple[list[Tensor], Tensor]:
+    """Scatter per-group results back into one zero-padded batch in caller order."""
+    first = parts[0][1]
+    device = first[0].device
+    max_frames = max(hs[0].size(1) for _, hs, _ in parts)
+    merged = [
+        h.new_zeros((batch, max_frames, h.size(2))) for h in first
+    ]
+    hs_len = torch.zeros(batch, dtype=torch.long, device=device)
+    for idx, hs, lens in parts:
+        index = torch.tensor(idx, device=device)
+        for out, h in zip(merged, hs):
+            out[index, : h.size(1)] = h
+        hs_len[index] = lens
+    return merged, hs_len
