@@ -1,0 +1,270 @@
+"""utility/extract_feat.py (s3prl.extract): golden mode, corpus mode, resume, atomic writes."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import soxr
+import torch
+
+import s3prl.extract as ex
+import s3prl.hub as hub
+from s3prl.util.audio import load_audio, sample_speech_files
+from s3prl.util.extract import hidden_states_of_files
+
+REPO = Path(__file__).resolve().parents[1]
+LIBRI = REPO / "sample_speech" / "librispeech_3005-163389-0007.flac"
+CV = REPO / "sample_speech" / "commonvoice_fr_17299458.wav"
+
+
+def example_frames(samples: int) -> int:
+    return (samples - 400) // 160 + 1
+
+
+def model_alone(wav: torch.Tensor) -> list[torch.Tensor]:
+    model = hub.example().eval()
+    with torch.no_grad():
+        out = model([wav])
+    n = int(out["hidden_states_len"][0])
+    return [h[0, :n] for h in out["hidden_states"]]
+
+
+@pytest.fixture
+def corpus(tmp_path) -> Path:
+    """Nested folders: a flac, a stereo 44.1 kHz wav, a too-short wav, an unreadable wav."""
+    root = tmp_path / "corpus"
+    (root / "sub" / "deeper").mkdir(parents=True)
+    shutil.copy(LIBRI, root / "sub" / "a.flac")
+    mono = load_audio(CV).numpy()
+    x44 = soxr.resample(mono, 16000, 44100)
+    stereo = np.stack([x44, 0.5 * x44], axis=1).astype(np.float32)
+    sf.write(root / "sub" / "deeper" / "b.wav", stereo, 44100)
+    sf.write(root / "short.wav", np.zeros(200, dtype=np.float32), 16000)
+    (root / "broken.wav").write_bytes(b"RIFF\x00\x00 definitely not audio")
+    (root / "notes.txt").write_text("not audio")
+    return root
+
+
+def run(argv, capsys):
+    rc = ex.main([str(a) for a in argv] + ["--quiet"])
+    out = capsys.readouterr()
+    return rc, out.out, out.err
+
+
+def test_name_mode_equals_hidden_states_of_files(tmp_path, capsys):
+    rc, out, _ = run(["example", tmp_path], capsys)
+    assert rc == 0
+    got = torch.load(tmp_path / "example.pt", weights_only=True)
+    ref = hidden_states_of_files(hub.example(), sample_speech_files())
+    assert got["files"] == ref["files"] == [f.name for f in sample_speech_files()]
+    assert got["downsample_rate"] == 160
+    for g_layers, r_layers in zip(got["hidden_states"], ref["hidden_states"]):
+        assert len(g_layers) == 3
+        for g, r in zip(g_layers, r_layers):
+            assert g.dtype == torch.float32 and g.shape == r.shape
+            assert torch.equal(g, r)
+    assert "4 files: 4 written" in out and "real-time factor" in out
+    # second run: the file exists and is kept
+    mtime = (tmp_path / "example.pt").stat().st_mtime_ns
+    rc, out, _ = run(["example", tmp_path], capsys)
+    assert rc == 0 and "exists, skipped" in out
+    assert (tmp_path / "example.pt").stat().st_mtime_ns == mtime
+
+
+def test_wav_dir_mirrors_paths_and_reports_failures(corpus, tmp_path, capsys):
+    out_dir = tmp_path / "out"
+    rc, out, err = run(["example", out_dir, "--wav-dir", corpus], capsys)
+    assert rc == 1  # two files failed
+    written = sorted(p.relative_to(out_dir).as_posix() for p in out_dir.rglob("*.pt"))
+    assert written == ["sub/a.pt", "sub/deeper/b.pt"]
+    assert not list(out_dir.rglob("*.tmp"))
+    assert "short.wav" in err and "too short" in err and "400 samples" in err
+    assert "broken.wav" in err and "cannot read" in err
+    assert "4 files: 2 written, 0 skipped, 2 failed" in out
+    assert "s of audio in" in out and "s wall" in out and "real-time factor" in out
+
+    rec = torch.load(out_dir / "sub" / "a.pt", weights_only=True)
+    assert rec["layers"] == [0, 1, 2] and rec["downsample_rate"] == 160
+    assert rec["sample_rate"] == 16000 and rec["source"] == "sub/a.flac"
+    wav_a = load_audio(LIBRI)
+    assert rec["hidden_states"][0].shape == (example_frames(wav_a.numel()), 16)
+    for g, r in zip(rec["hidden_states"], model_alone(wav_a)):
+        assert (g - r).abs().max().item() <= 1e-5
+
+    # the stereo 44.1 kHz file: mixed down (mean of channels) and resampled to 16 kHz
+    data, sr = sf.read(corpus / "sub" / "deeper" / "b.wav", dtype="float32")
+    assert sr == 44100 and data.shape[1] == 2
+    wav_b = torch.from_numpy(soxr.resample(data.mean(axis=1), 44100, 16000, quality="HQ"))
+    rec_b = torch.load(out_dir / "sub" / "deeper" / "b.pt", weights_only=True)
+    assert rec_b["hidden_states"][2].shape == (example_frames(wav_b.numel()), 16)
+    for g, r in zip(rec_b["hidden_states"], model_alone(wav_b)):
+        assert (g - r).abs().max().item() <= 1e-5
+
+    lines = [json.loads(s) for s in (out_dir / "manifest.jsonl").read_text().splitlines()]
+    assert [(m["utterance"], m["output"], m["frames"]) for m in lines] == [
+        ("sub/a", "sub/a.pt", example_frames(wav_a.numel())),
+        ("sub/deeper/b", "sub/deeper/b.pt", example_frames(wav_b.numel())),
+    ]
+
+
+def test_resume_skips_existing_outputs(corpus, tmp_path, capsys):
+    out_dir = tmp_path / "out"
+    assert run(["example", out_dir, "--wav-dir", corpus], capsys)[0] == 1
+    a, b = out_dir / "sub" / "a.pt", out_dir / "sub" / "deeper" / "b.pt"
+    mtimes = {p: p.stat().st_mtime_ns for p in (a, b)}
+    rc, out, _ = run(["example", out_dir, "--wav-dir", corpus], capsys)
+    assert rc == 1 and "0 written, 2 skipped, 2 failed" in out
+    assert {p: p.stat().st_mtime_ns for p in (a, b)} == mtimes
+    b.unlink()
+    rc, out, _ = run(["example", out_dir, "--wav-dir", corpus], capsys)
+    assert "1 written, 1 skipped" in out and b.is_file() and a.stat().st_mtime_ns == mtimes[a]
+    assert len((out_dir / "manifest.jsonl").read_text().splitlines()) == 2
+    rc, out, _ = run(["example", out_dir, "--wav-dir", corpus, "--overwrite"], capsys)
+    assert "2 written, 0 skipped" in out
+
+
+def test_killed_write_leaves_no_partial_file(corpus, tmp_path, capsys, monkeypatch):
+    (corpus / "short.wav").unlink()
+    (corpus / "broken.wav").unlink()
+    out_dir = tmp_path / "out"
+    real_writer = ex.WRITERS["pt"]
+    calls = []
+
+    def dying_writer(record, f):
+        calls.append(record["source"])
+        if len(calls) == 2:  # the process "dies" half way through the second file
+            f.write(b"half a file")
+            raise KeyboardInterrupt
+        real_writer(record, f)
+
+    monkeypatch.setitem(ex.WRITERS, "pt", dying_writer)
+    with pytest.raises(KeyboardInterrupt):
+        ex.main(["example", str(out_dir), "--wav-dir", str(corpus), "--quiet", "--num-workers", "0"])
+    capsys.readouterr()
+    finals = sorted(p.relative_to(out_dir).as_posix() for p in out_dir.rglob("*.pt"))
+    assert len(finals) == 1  # the first file only, complete
+    assert not [p for p in out_dir.rglob("*") if p.is_file() and p.suffix != ".pt"]
+    torch.load(out_dir / finals[0], weights_only=True)
+
+    # a SIGKILLed run leaves its temporary file behind: the next run ignores and removes it
+    stale = out_dir / "sub" / ".a.pt.99999.tmp"
+    stale.parent.mkdir(parents=True, exist_ok=True)
+    stale.write_bytes(b"partial")
+    monkeypatch.setitem(ex.WRITERS, "pt", real_writer)
+    rc, out, _ = run(["example", out_dir, "--wav-dir", corpus], capsys)
+    assert rc == 0 and "1 written, 1 skipped, 0 failed" in out
+    assert not stale.exists() and not list(out_dir.rglob("*.tmp"))
+    assert sorted(p.name for p in out_dir.rglob("*.pt")) == ["a.pt", "b.pt"]
+
+
+def test_layers_option(corpus, tmp_path, capsys):
+    full, some = tmp_path / "full", tmp_path / "some"
+    run(["example", full, "--wav-dir", corpus], capsys)
+    run(["example", some, "--wav-dir", corpus, "--layers", "0,-1"], capsys)
+    a_full = torch.load(full / "sub" / "a.pt", weights_only=True)
+    a_some = torch.load(some / "sub" / "a.pt", weights_only=True)
+    assert a_some["layers"] == [0, 2] and len(a_some["hidden_states"]) == 2
+    assert torch.equal(a_some["hidden_states"][0], a_full["hidden_states"][0])
+    assert torch.equal(a_some["hidden_states"][1], a_full["hidden_states"][2])
+    rc, _, err = run(["example", tmp_path / "bad", "--wav-dir", corpus, "--layers", "3"], capsys)
+    assert rc == 2 and "index 3 is out of range" in err and "3 hidden states" in err
+    rc, _, err = run(["example", tmp_path / "bad", "--wav-dir", corpus, "--layers", "x"], capsys)
+    assert rc == 2 and "'x' is not a layer index" in err
+
+
+def test_formats_and_fp16(corpus, tmp_path, capsys):
+    ref = torch.load(_extract(corpus, tmp_path / "pt", capsys) / "sub" / "a.pt", weights_only=True)
+    ref_hs = torch.stack(ref["hidden_states"])
+
+    npy_dir = _extract(corpus, tmp_path / "npy", capsys, "--format", "npy")
+    arr = np.load(npy_dir / "sub" / "a.npy")
+    assert arr.dtype == np.float32 and arr.shape == tuple(ref_hs.shape)
+    assert np.array_equal(arr, ref_hs.numpy())
+
+    from safetensors import safe_open
+
+    st_dir = _extract(corpus, tmp_path / "st", capsys, "--format", "safetensors", "--fp16", "--layers", "1,2")
+    with safe_open(str(st_dir / "sub" / "a.safetensors"), framework="pt") as f:
+        assert sorted(f.keys()) == ["hidden_state.1", "hidden_state.2"]
+        meta = f.metadata()
+        h2 = f.get_tensor("hidden_state.2")
+    assert meta["layers"] == "1,2" and meta["downsample_rate"] == "160" and meta["source"] == "sub/a.flac"
+    assert h2.dtype == torch.float16 and h2.shape == ref_hs[2].shape
+    assert (h2.float() - ref_hs[2]).abs().max().item() <= 1e-3
+    lines = (st_dir / "manifest.jsonl").read_text().splitlines()
+    assert json.loads(lines[0])["output"] == "sub/a.safetensors"
+
+
+def _extract(corpus, out_dir, capsys, *extra) -> Path:
+    for bad in ("short.wav", "broken.wav"):
+        (corpus / bad).unlink(missing_ok=True)
+    rc, _, err = run(["example", out_dir, "--wav-dir", corpus, *extra], capsys)
+    assert rc == 0, err
+    return out_dir
+
+
+def test_plan_batches_by_padded_seconds():
+    durations = [1.0, 30.0, 2.0, 2.0, 50.0, 12.0, 11.0, 10.0]
+    batches = ex.plan_batches(durations, 40.0)
+    assert sorted(i for b in batches for i in b) == list(range(len(durations)))
+    assert batches[0] == [4]  # longer than the limit: alone
+    for b in batches:
+        longest = max(durations[i] for i in b)
+        assert len(b) == 1 or len(b) * longest <= 40.0
+        assert [durations[i] for i in b] == sorted((durations[i] for i in b), reverse=True)
+    assert [5, 6, 7] in batches and [2, 3, 0] in batches
+    with pytest.raises(ValueError, match="max-batch-seconds"):
+        ex.plan_batches([1.0], 0)
+
+
+def test_batching_does_not_change_results(tmp_path, capsys):
+    one, many = tmp_path / "one", tmp_path / "many"
+    wav_dir = REPO / "sample_speech"
+    assert run(["example", one, "--wav-dir", wav_dir, "--max-batch-seconds", "0.1"], capsys)[0] == 0
+    assert run(["example", many, "--wav-dir", wav_dir, "--max-batch-seconds", "100"], capsys)[0] == 0
+    for f in sample_speech_files():
+        a = torch.load(one / f.with_suffix(".pt").name, weights_only=True)["hidden_states"]
+        b = torch.load(many / f.with_suffix(".pt").name, weights_only=True)["hidden_states"]
+        for x, y in zip(a, b):
+            assert x.shape == y.shape and (x - y).abs().max().item() <= 1e-5
+
+
+def test_wav_list_with_root(corpus, tmp_path, capsys):
+    lst = tmp_path / "list.txt"
+    lst.write_text("# a comment\nsub/a.flac\n\nsub/deeper/b.wav\n")
+    out_dir = tmp_path / "out"
+    rc, out, _ = run(["example", out_dir, "--wav-list", lst, "--root", corpus], capsys)
+    assert rc == 0 and "2 files: 2 written" in out
+    assert sorted(p.relative_to(out_dir).as_posix() for p in out_dir.rglob("*.pt")) == [
+        "sub/a.pt", "sub/deeper/b.pt",
+    ]
+    lst.write_text(f"{corpus / 'sub' / 'a.flac'}\n{LIBRI}\n")
+    rc, _, err = run(["example", out_dir, "--wav-list", lst, "--root", corpus], capsys)
+    assert rc == 2 and "is not under --wav-dir" in err
+
+
+def test_duplicate_outputs_rejected(tmp_path, capsys):
+    (tmp_path / "in").mkdir()
+    shutil.copy(LIBRI, tmp_path / "in" / "x.flac")
+    sf.write(tmp_path / "in" / "x.wav", np.zeros(16000, dtype=np.float32), 16000)
+    rc, _, err = run(["example", tmp_path / "out", "--wav-dir", tmp_path / "in"], capsys)
+    assert rc == 2 and "same output" in err
+
+
+def test_script_runs_as_command(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "utility" / "extract_feat.py"), "example", str(tmp_path),
+         "--upstream-kwargs", '{"hidden_size": 8}'],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "4 files: 4 written" in proc.stdout
+    got = torch.load(tmp_path / "example.pt", weights_only=True)
+    assert got["hidden_states"][0][0].shape[1] == 8
