@@ -185,7 +185,9 @@ class LocalServer:
         httpd.daemon_threads = True
         self._httpd = httpd
         self.url = f"http://127.0.0.1:{httpd.server_address[1]}/"
-        self._thread = threading.Thread(target=httpd.serve_forever, name="test-http", daemon=True)
+        self._thread = threading.Thread(
+            target=httpd.serve_forever, args=(0.02,), name="test-http", daemon=True
+        )
         self._thread.start()
         return self
 

@@ -1,11 +1,44 @@
-"""Checkpoint download and cache (first version: to be hardened).
+"""Checkpoint download and cache.
 
 Public API (stable; other modules rely on it):
 
 * :func:`get_dir` / :func:`set_dir`: the cache root.
 * :func:`cache_path_for_url`: where a URL is cached.
 * :func:`resolve_checkpoint`: local path or URL -> local file path.
-* :func:`download_url_to_file`, :func:`load_state_dict_from_url`: torch.hub-like verbs.
+* :func:`download_url_to_file`, :func:`load_state_dict_from_url`: the verbs
+  users know from ``torch.hub``.
+* :class:`DownloadError`.
+
+How a URL becomes a cached file (:func:`resolve_checkpoint`):
+
+1. The cache file is ``<get_dir()>/download/<sha256(url)[:16]>-<basename>``,
+   so two URLs never share a file even when their basenames are equal.
+2. If that file exists (and ``refresh`` is false) it is returned at once:
+   no network access at all, so cached checkpoints work offline.
+3. Otherwise a ``filelock`` lock (``<file>.lock``) is taken, so that many
+   processes asking for the same URL download it once; the others wait and
+   then find the file in the cache.
+4. The body is streamed (``requests``) into ``<file>.partial`` in the same
+   folder, with a ``tqdm`` progress bar on stderr. A broken transfer is
+   resumed with an HTTP ``Range`` request when the server allows it
+   (``206 Partial Content``), else restarted from byte 0. Connection errors,
+   time-outs and 5xx/429 answers are retried a bounded number of times with
+   exponential back-off; other 4xx answers fail at once.
+5. The sha256 is verified when known, then the file is renamed onto the final
+   path with :func:`os.replace` (atomic): a crash or a bad hash never leaves a
+   file at the final path.
+6. When the download fails, :class:`DownloadError` gives the URL, the exact
+   path where a hand-downloaded copy can be placed, and the underlying reason.
+
+Settings (environment variables read at call time, or keyword arguments of
+:func:`download_url_to_file`): ``S3PRL_DOWNLOAD_RETRIES`` (attempts after the
+first, default 5), ``S3PRL_DOWNLOAD_BACKOFF`` (first back-off delay in seconds,
+doubled after each failed attempt, capped at 60 s; default 1.0),
+``S3PRL_DOWNLOAD_TIMEOUT`` (connect/read time-out in seconds, default 60),
+``S3PRL_PROGRESS=0`` (no progress bar).
+
+``requests``, ``filelock`` and ``tqdm`` are imported inside the functions that
+use them, so ``import s3prl.hub`` stays cheap.
 """
 
 from __future__ import annotations
@@ -13,7 +46,10 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import sys
+import time
 from pathlib import Path
+from typing import Optional, Union
 from urllib.parse import urlparse
 
 __all__ = [
@@ -26,16 +62,45 @@ __all__ = [
     "DownloadError",
 ]
 
-_dir_override: Path | None = None
+PathLike = Union[str, "os.PathLike[str]"]
+
+_dir_override: Optional[Path] = None
+
+# HTTP answers worth retrying (server-side / transient); other 4xx fail at once.
+_RETRY_STATUS = {408, 425, 429, 500, 502, 503, 504}
+_CHUNK = 1 << 18  # 256 KiB (what a broken read may lose before the resume)
+_MAX_BACKOFF = 60.0
 
 
 class DownloadError(RuntimeError):
-    """A checkpoint could not be downloaded and is not in the cache."""
+    """A checkpoint could not be downloaded (and is not in the cache).
+
+    Attributes:
+        url: the URL asked for.
+        path: where the file would have been written (place a copy there by hand
+            to use it offline).
+        reason: the underlying cause, in words.
+    """
+
+    def __init__(self, url: str, path: PathLike, reason: str) -> None:
+        self.url = url
+        self.path = Path(path)
+        self.reason = reason
+        super().__init__(
+            f"could not download {url}\n"
+            f"  reason: {reason}\n"
+            f"  to use this file without downloading, fetch it by other means and place it at:\n"
+            f"    {self.path}"
+        )
 
 
 def get_dir() -> Path:
-    """The cache root: ``$S3PRL_CACHE``, else :func:`set_dir`'s path, else
-    ``$XDG_CACHE_HOME/s3prl``, else ``~/.cache/s3prl``."""
+    """The cache root.
+
+    In order: ``$S3PRL_CACHE``, else the path given to :func:`set_dir`, else
+    ``$XDG_CACHE_HOME/s3prl``, else ``~/.cache/s3prl``. The folder may not
+    exist yet.
+    """
     env = os.environ.get("S3PRL_CACHE")
     if env:
         return Path(env).expanduser()
@@ -47,14 +112,18 @@ def get_dir() -> Path:
     return Path.home() / ".cache" / "s3prl"
 
 
-def set_dir(path: str | os.PathLike) -> None:
-    """Set the cache root (overridden by ``$S3PRL_CACHE``)."""
+def set_dir(path: PathLike) -> None:
+    """Set the cache root for this process (``$S3PRL_CACHE`` still wins)."""
     global _dir_override
     _dir_override = Path(path).expanduser()
 
 
 def cache_path_for_url(url: str) -> Path:
-    """Cache file for ``url``: ``<get_dir()>/download/<sha256(url)[:16]>-<basename>``."""
+    """Cache file of ``url``: ``<get_dir()>/download/<sha256(url)[:16]>-<basename>``.
+
+    The prefix is the hash of the whole URL, so two URLs with the same
+    basename never clash; the basename keeps the file recognisable.
+    """
     name = os.path.basename(urlparse(url).path) or "download"
     name = re.sub(r"[^A-Za-z0-9._-]", "_", name)
     digest = hashlib.sha256(url.encode("utf-8")).hexdigest()[:16]
@@ -65,39 +134,260 @@ def _is_url(s: str) -> bool:
     return urlparse(str(s)).scheme in ("http", "https")
 
 
-def download_url_to_file(
-    url: str, dst: str | os.PathLike, hash_prefix: str | None = None, progress: bool = True
-) -> None:
-    """Download ``url`` to ``dst`` (through a temporary file, renamed at the end)."""
+def _setting(value, env: str, default, cast):
+    if value is not None:
+        return cast(value)
+    raw = os.environ.get(env)
+    if raw is None or raw == "":
+        return default
+    try:
+        return cast(raw)
+    except ValueError:
+        raise ValueError(f"environment variable {env}={raw!r} is not a valid {cast.__name__}") from None
+
+
+def _settings(progress, retries, backoff, timeout) -> dict:
+    """Keyword arguments of :func:`_download`: explicit values, else the environment."""
+    return {
+        "progress": bool(progress)
+        and os.environ.get("S3PRL_PROGRESS", "1").lower() not in ("0", "false", "no"),
+        "retries": max(0, _setting(retries, "S3PRL_DOWNLOAD_RETRIES", 5, int)),
+        "backoff": max(0.0, _setting(backoff, "S3PRL_DOWNLOAD_BACKOFF", 1.0, float)),
+        "timeout": _setting(timeout, "S3PRL_DOWNLOAD_TIMEOUT", 60.0, float),
+    }
+
+
+def _sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(_CHUNK), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _check_hash_format(hash_prefix: Optional[str]) -> Optional[str]:
+    if hash_prefix is None or hash_prefix == "":
+        return None
+    hp = str(hash_prefix).strip().lower()
+    if not re.fullmatch(r"[0-9a-f]{1,64}", hp):
+        raise ValueError(f"sha256 / hash_prefix must be hexadecimal (at most 64 digits), got {hash_prefix!r}")
+    return hp
+
+
+class _Retry(Exception):
+    """Internal: this attempt failed for a transient reason."""
+
+
+def _content_range_start(value: Optional[str]) -> Optional[int]:
+    m = re.match(r"^\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*$", value or "")
+    return int(m.group(1)) if m else None
+
+
+def _total_size(resp, offset: int) -> Optional[int]:
+    if resp.status_code == 206:
+        m = re.match(r"^\s*bytes\s+\d+-\d+/(\d+)\s*$", resp.headers.get("Content-Range", ""))
+        return int(m.group(1)) if m else None
+    length = resp.headers.get("Content-Length")
+    return int(length) if length and length.isdigit() else None
+
+
+def _one_attempt(url: str, tmp: Path, timeout: float, progress: bool, desc: str) -> None:
+    """Fetch the rest of ``url`` into ``tmp`` (resuming from its current size).
+
+    Raises :class:`_Retry` for transient failures (the partial file is kept
+    for a resume), ``RuntimeError`` for permanent ones (404, invalid URL).
+    """
     import requests
+    from tqdm import tqdm
 
-    dst = Path(dst)
-    dst.parent.mkdir(parents=True, exist_ok=True)
+    offset = tmp.stat().st_size if tmp.is_file() else 0
+    headers = {"Range": f"bytes={offset}-", "Accept-Encoding": "identity"} if offset else {
+        "Accept-Encoding": "identity"
+    }
+    try:
+        resp = requests.get(url, stream=True, timeout=timeout, headers=headers, allow_redirects=True)
+    except (requests.ConnectionError, requests.Timeout) as err:
+        raise _Retry(f"{type(err).__name__}: {err}") from err
+    except requests.RequestException as err:  # invalid URL, too many redirects, ...
+        raise RuntimeError(f"{type(err).__name__}: {err}") from err
+    with resp:
+        status = resp.status_code
+        if status == 416 and offset:
+            # The partial file is no prefix of the current file: start again.
+            tmp.unlink(missing_ok=True)
+            raise _Retry(f"HTTP 416 for resume at byte {offset}; restarting from 0")
+        if status in _RETRY_STATUS or status >= 500:
+            raise _Retry(f"HTTP {status} {resp.reason}")
+        if status >= 400:
+            raise RuntimeError(f"HTTP {status} {resp.reason}")
+        if status == 206 and _content_range_start(resp.headers.get("Content-Range")) == offset:
+            mode = "ab"
+        elif status == 200:
+            mode, offset = "wb", 0  # server ignored Range (or no resume asked): start clean
+        else:
+            tmp.unlink(missing_ok=True)
+            raise _Retry(f"unexpected HTTP {status} (Content-Range {resp.headers.get('Content-Range')!r})")
+        total = _total_size(resp, offset)
+        written = offset
+        bar = tqdm(
+            total=total,
+            initial=offset,
+            unit="B",
+            unit_scale=True,
+            unit_divisor=1024,
+            desc=desc,
+            file=sys.stderr,
+            disable=not progress,
+            leave=False,
+        )
+        try:
+            with open(tmp, mode) as f:
+                try:
+                    for chunk in resp.iter_content(_CHUNK):
+                        if chunk:
+                            f.write(chunk)
+                            written += len(chunk)
+                            bar.update(len(chunk))
+                except requests.RequestException as err:  # broken/short transfer, time-out
+                    raise _Retry(f"connection broken after {written} bytes: {err}") from err
+                f.flush()
+                os.fsync(f.fileno())
+        finally:
+            bar.close()
+        if total is not None and written != total:
+            raise _Retry(f"connection closed after {written} of {total} bytes")
+
+
+def _download(
+    url: str,
+    dst: Path,
+    hash_prefix: Optional[str],
+    progress: bool,
+    retries: int,
+    backoff: float,
+    timeout: float,
+) -> None:
+    """Download ``url`` onto ``dst`` atomically (caller holds the lock)."""
     tmp = dst.with_name(dst.name + ".partial")
-    sha = hashlib.sha256()
-    with requests.get(url, stream=True, timeout=30) as r:
-        r.raise_for_status()
-        with open(tmp, "wb") as f:
-            for chunk in r.iter_content(1 << 20):
-                f.write(chunk)
-                sha.update(chunk)
-    if hash_prefix and not sha.hexdigest().startswith(hash_prefix.lower()):
-        tmp.unlink(missing_ok=True)
-        raise DownloadError(f"sha256 mismatch for {url}")
-    os.replace(tmp, dst)
+    reason = "no attempt made"
+    attempts = 0
+    clean_retry_for_hash = True
+    while True:
+        resumed = tmp.is_file() and tmp.stat().st_size > 0
+        try:
+            _one_attempt(url, tmp, timeout, progress, desc=dst.name)
+        except _Retry as err:
+            reason = str(err)
+            if attempts >= retries:
+                raise DownloadError(url, dst, f"{reason} (gave up after {attempts + 1} attempts)") from None
+            time.sleep(min(_MAX_BACKOFF, backoff * (2**attempts)))
+            attempts += 1
+            continue
+        except RuntimeError as err:
+            tmp.unlink(missing_ok=True)
+            raise DownloadError(url, dst, str(err)) from None
+        except OSError as err:
+            raise DownloadError(url, dst, f"cannot write {tmp}: {err}") from None
+        if hash_prefix is not None:
+            digest = _sha256_of(tmp)
+            if not digest.startswith(hash_prefix):
+                tmp.unlink(missing_ok=True)
+                if resumed and clean_retry_for_hash:
+                    # A resumed file may mix two versions: one clean download.
+                    clean_retry_for_hash = False
+                    continue
+                raise DownloadError(
+                    url,
+                    dst,
+                    f"sha256 mismatch: expected {hash_prefix}..., got {digest}; the file was "
+                    "discarded (nothing cached)",
+                )
+        os.replace(tmp, dst)
+        return
 
 
-def resolve_checkpoint(ckpt: str | os.PathLike, sha256: str | None = None, refresh: bool = False) -> Path:
-    """Turn a local path or an http(s) URL into a local file path.
+def download_url_to_file(
+    url: str,
+    dst: PathLike,
+    hash_prefix: Optional[str] = None,
+    progress: bool = True,
+    *,
+    retries: Optional[int] = None,
+    backoff: Optional[float] = None,
+    timeout: Optional[float] = None,
+) -> None:
+    """Download ``url`` to the local file ``dst`` (always downloads; see
+    :func:`resolve_checkpoint` for the cached variant).
+
+    Same call as ``torch.hub.download_url_to_file``. The transfer goes to
+    ``<dst>.partial`` under the lock ``<dst>.lock``, is resumed with HTTP
+    ``Range`` after a broken connection when the server allows it, and is
+    renamed onto ``dst`` only when complete and, if ``hash_prefix`` is given,
+    when its sha256 starts with it.
 
     Args:
-        ckpt: local file path, or URL to download (once) into the cache.
-        sha256: expected sha256 (hex, full or prefix) of the file, when known.
-        refresh: download again even if cached.
+        url: ``http://`` or ``https://`` URL.
+        dst: destination file; its folder is created.
+        hash_prefix: expected sha256 (hex, full or a prefix), or ``None``.
+        progress: show a ``tqdm`` progress bar on stderr (also off with
+            ``S3PRL_PROGRESS=0``).
+        retries: attempts after the first (default ``$S3PRL_DOWNLOAD_RETRIES`` or 5).
+        backoff: first back-off delay in seconds, doubled each time
+            (default ``$S3PRL_DOWNLOAD_BACKOFF`` or 1.0).
+        timeout: connect/read time-out in seconds (default ``$S3PRL_DOWNLOAD_TIMEOUT`` or 60).
+
+    Raises:
+        ValueError: ``url`` is not http(s), or ``hash_prefix`` is not hexadecimal.
+        DownloadError: the download failed or the sha256 did not match; the
+            message gives the URL, ``dst`` and the reason. ``dst`` is untouched
+            (after transient failures ``<dst>.partial`` is kept so that the
+            next call resumes it; after a bad sha256 it is deleted).
+    """
+    from filelock import FileLock
+
+    url = str(url)
+    if not _is_url(url):
+        raise ValueError(f"not an http(s) URL: {url!r}")
+    hash_prefix = _check_hash_format(hash_prefix)
+    settings = _settings(progress, retries, backoff, timeout)
+    dst = Path(dst).expanduser()
+    try:
+        dst.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise DownloadError(url, dst, f"cannot create folder {dst.parent}: {err}") from None
+    with FileLock(str(dst) + ".lock"):
+        _download(url, dst, hash_prefix, **settings)
+
+
+def resolve_checkpoint(
+    ckpt: PathLike,
+    sha256: Optional[str] = None,
+    refresh: bool = False,
+    *,
+    progress: bool = True,
+) -> Path:
+    """Turn a local path or an http(s) URL into a local file path.
+
+    A URL is downloaded once into the cache (:func:`cache_path_for_url`); later
+    calls return the cached file without any network access.
+
+    Args:
+        ckpt: local file path, or ``http(s)://`` URL.
+        sha256: expected sha256 of the file (hex, full or prefix) when known;
+            checked after each download (a cached file is trusted).
+        refresh: download again even if cached (the cached copy is replaced
+            atomically, only once the new download is complete and verified).
+        progress: progress bar on stderr while downloading.
+
+    Returns:
+        Path of an existing local file.
 
     Raises:
         FileNotFoundError: ``ckpt`` is a local path that does not exist.
-        DownloadError: the download failed and nothing is cached.
+        ValueError: ``sha256`` is not hexadecimal.
+        DownloadError: the download failed (or the sha256 did not match) and
+            nothing is cached; the message gives the URL, the cache path to
+            place the file at by hand, and the reason.
     """
     if not _is_url(str(ckpt)):
         path = Path(ckpt).expanduser()
@@ -105,16 +395,88 @@ def resolve_checkpoint(ckpt: str | os.PathLike, sha256: str | None = None, refre
             raise FileNotFoundError(f"checkpoint file not found: {path}")
         return path
     url = str(ckpt)
+    hash_prefix = _check_hash_format(sha256)
     dst = cache_path_for_url(url)
     if dst.is_file() and not refresh:
-        return dst
-    download_url_to_file(url, dst, hash_prefix=sha256)
+        return dst  # cache hit: no network, no lock
+    from filelock import FileLock
+
+    try:
+        dst.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise DownloadError(url, dst, f"cannot create cache folder {dst.parent}: {err}") from None
+    lock = FileLock(str(dst) + ".lock")
+    try:
+        lock.acquire(timeout=0)
+    except Exception:  # noqa: BLE001 - filelock.Timeout: another process holds it
+        print(f"s3prl: waiting for another process downloading {url}", file=sys.stderr)
+        lock.acquire()
+    try:
+        if dst.is_file() and not refresh:
+            return dst  # another process finished it while we waited
+        if refresh:
+            dst.with_name(dst.name + ".partial").unlink(missing_ok=True)
+        _download(url, dst, hash_prefix, **_settings(progress, None, None, None))
+    finally:
+        lock.release()
     return dst
 
 
-def load_state_dict_from_url(url: str, map_location=None, progress: bool = True, check_hash=None, refresh=False):
-    """Download (once) and load a checkpoint with the safe loader."""
+_HASH_IN_NAME = re.compile(r"-([a-f0-9]{8,64})\.")
+
+
+def load_state_dict_from_url(
+    url: str,
+    model_dir: Optional[PathLike] = None,
+    map_location=None,
+    progress: bool = True,
+    check_hash: Union[bool, str, None] = False,
+    file_name: Optional[str] = None,
+    refresh: bool = False,
+    sha256: Optional[str] = None,
+):
+    """Download (once) and load a checkpoint with the safe loader.
+
+    Like ``torch.hub.load_state_dict_from_url``, but the file is always read
+    with :func:`s3prl.util.checkpoint.load_checkpoint` (``torch.load(...,
+    weights_only=True)`` plus s3prl's allowlist); never ``weights_only=False``.
+
+    Args:
+        url: checkpoint URL.
+        model_dir: folder to cache into instead of the s3prl cache.
+        map_location: passed to ``torch.load`` (default ``"cpu"``).
+        progress: progress bar on stderr.
+        check_hash: ``True``: the file name's ``-<hex>.`` part (torch.hub's
+            convention) is the expected sha256 prefix; a hex string: the
+            expected sha256 (prefix).
+        file_name: name of the file inside ``model_dir`` (needs ``model_dir``
+            or defaults to the URL's basename there).
+        refresh: download again even if cached.
+        sha256: expected sha256 (same as a string ``check_hash``).
+
+    Returns:
+        The loaded checkpoint (usually a dict of tensors).
+
+    Raises:
+        DownloadError, UnsafeCheckpointError, RuntimeError: see
+        :func:`resolve_checkpoint` and :func:`~s3prl.util.checkpoint.load_checkpoint`.
+    """
     from .checkpoint import load_checkpoint
 
-    path = resolve_checkpoint(url, sha256=check_hash, refresh=refresh)
+    expected = sha256
+    if isinstance(check_hash, str) and check_hash:
+        expected = check_hash
+    elif check_hash is True:
+        name = file_name or os.path.basename(urlparse(url).path)
+        m = _HASH_IN_NAME.search(name)
+        if m is None:
+            raise ValueError(f"check_hash=True but the file name {name!r} holds no '-<sha256 prefix>.' part")
+        expected = m.group(1)
+    if model_dir is None and file_name is None:
+        path = resolve_checkpoint(url, sha256=expected, refresh=refresh, progress=progress)
+    else:
+        folder = Path(model_dir).expanduser() if model_dir is not None else get_dir() / "download"
+        path = folder / (file_name or os.path.basename(urlparse(url).path) or "download")
+        if refresh or not path.is_file():
+            download_url_to_file(url, path, hash_prefix=expected, progress=progress)
     return load_checkpoint(path, map_location=map_location or "cpu")

@@ -1,0 +1,325 @@
+"""Checkpoint download/cache (s3prl.util.download) against a real HTTP server on 127.0.0.1.
+
+Every test serves seeded random files (1-3 MB) with :func:`test.http_server.serve_directory`
+and checks the bytes, the cache layout and what the server saw (requests, body bytes sent,
+Range headers). Back-off delays are made tiny through ``S3PRL_DOWNLOAD_BACKOFF``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import multiprocessing as mp
+import os
+import random
+import socket
+from pathlib import Path
+
+import pytest
+
+from s3prl.util import download
+from s3prl.util.download import (
+    DownloadError,
+    cache_path_for_url,
+    download_url_to_file,
+    get_dir,
+    load_state_dict_from_url,
+    resolve_checkpoint,
+    set_dir,
+)
+from test.http_server import serve_directory
+
+MB = 1 << 20
+
+
+@pytest.fixture(autouse=True)
+def _fast_retries(monkeypatch):
+    monkeypatch.setenv("S3PRL_DOWNLOAD_BACKOFF", "0.01")
+    monkeypatch.setenv("S3PRL_DOWNLOAD_RETRIES", "3")
+    monkeypatch.setenv("S3PRL_DOWNLOAD_TIMEOUT", "10")
+
+
+def _write(path: Path, size: int, seed: int) -> bytes:
+    data = random.Random(seed).randbytes(size)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return data
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@pytest.fixture
+def served(tmp_path):
+    """A 2 MB + 37 bytes file under ``www/models/ckpt.pt``; returns (root, data)."""
+    root = tmp_path / "www"
+    data = _write(root / "models" / "ckpt.pt", 2 * MB + 37, seed=1)
+    return root, data
+
+
+def _leftovers(dst: Path) -> list:
+    return sorted(p.name for p in dst.parent.glob(dst.name + ".partial"))
+
+
+def test_cache_root_precedence(tmp_path, monkeypatch):
+    monkeypatch.setattr(download, "_dir_override", None)
+    monkeypatch.delenv("S3PRL_CACHE", raising=False)
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert get_dir() == tmp_path / "home" / ".cache" / "s3prl"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert get_dir() == tmp_path / "xdg" / "s3prl"
+    set_dir(tmp_path / "chosen")
+    assert get_dir() == tmp_path / "chosen"
+    monkeypatch.setenv("S3PRL_CACHE", str(tmp_path / "env"))
+    assert get_dir() == tmp_path / "env"
+    assert cache_path_for_url("http://h/x/a.pt").parent == tmp_path / "env" / "download"
+
+
+def test_local_path_passthrough_and_missing(tmp_path):
+    f = tmp_path / "local.pt"
+    f.write_bytes(b"abc")
+    assert resolve_checkpoint(f) == f
+    assert resolve_checkpoint(str(f)) == f
+    with pytest.raises(FileNotFoundError, match="missing.pt"):
+        resolve_checkpoint(tmp_path / "missing.pt")
+
+
+def test_download_then_cache_hit_with_server_stopped(served):
+    root, data = served
+    with serve_directory(root) as server:
+        url = server.url + "models/ckpt.pt"
+        path = resolve_checkpoint(url, sha256=_sha(data))
+        assert path == cache_path_for_url(url)
+        assert path.read_bytes() == data
+        assert server.requests["/models/ckpt.pt"] == 1
+        assert server.bytes_sent["/models/ckpt.pt"] == len(data)
+        server.stop()
+        # the server is gone: a cache hit must not touch the network
+        with pytest.raises(OSError):
+            socket.create_connection(("127.0.0.1", int(url.split(":")[2].split("/")[0])), timeout=1)
+        again = resolve_checkpoint(url, sha256=_sha(data))
+    assert again == path and again.read_bytes() == data
+    assert _leftovers(path) == []
+
+
+def test_refresh_downloads_again_and_replaces(served):
+    root, data = served
+    with serve_directory(root) as server:
+        url = server.url + "models/ckpt.pt"
+        path = resolve_checkpoint(url)
+        new = _write(root / "models" / "ckpt.pt", 3 * MB, seed=2)
+        assert resolve_checkpoint(url).read_bytes() == data  # cached, not re-fetched
+        assert server.requests["/models/ckpt.pt"] == 1
+        assert resolve_checkpoint(url, refresh=True).read_bytes() == new
+        assert server.requests["/models/ckpt.pt"] == 2
+        # a failed refresh leaves the cached copy untouched
+        server.fail_first = 100
+        with pytest.raises(DownloadError):
+            resolve_checkpoint(url, refresh=True)
+    assert path.read_bytes() == new
+    assert _leftovers(path) == []
+
+
+def test_bad_sha256_caches_nothing(served):
+    root, data = served
+    wrong = _sha(b"something else")
+    with serve_directory(root) as server:
+        url = server.url + "models/ckpt.pt"
+        with pytest.raises(DownloadError) as info:
+            resolve_checkpoint(url, sha256=wrong)
+        dst = cache_path_for_url(url)
+        assert not dst.exists()
+        assert _leftovers(dst) == []
+        msg = str(info.value)
+        assert "sha256 mismatch" in msg and wrong in msg and _sha(data) in msg
+        assert url in msg and str(dst) in msg
+        # the right (prefix of the) hash then works
+        assert resolve_checkpoint(url, sha256=_sha(data)[:12].upper()).read_bytes() == data
+    with pytest.raises(ValueError, match="hexadecimal"):
+        resolve_checkpoint(url, sha256="not-a-hash")
+
+
+def test_dropped_connection_is_resumed_with_range(served):
+    root, data = served
+    half = len(data) // 2
+    with serve_directory(root, drop_after=half) as server:
+        url = server.url + "models/ckpt.pt"
+        path = resolve_checkpoint(url, sha256=_sha(data))
+        assert path.read_bytes() == data
+        assert server.requests["/models/ckpt.pt"] == 2
+        (_, first), (_, second) = server.ranges
+        assert first is None and second.startswith("bytes=") and second.endswith("-")
+        # resumed from what had reached the file (the client may lose its last unfinished chunk)
+        resume_at = int(second[len("bytes=") : -1])
+        assert half - 256 * 1024 <= resume_at <= half
+        assert server.status[("/models/ckpt.pt", 206)] == 1
+        assert server.bytes_sent["/models/ckpt.pt"] == half + len(data) - resume_at
+    assert _leftovers(path) == []
+
+
+def test_dropped_connection_without_range_support_restarts_cleanly(served):
+    root, data = served
+    half = len(data) // 2
+    with serve_directory(root, drop_after=half, range_support=False) as server:
+        url = server.url + "models/ckpt.pt"
+        path = resolve_checkpoint(url, sha256=_sha(data))
+        assert path.read_bytes() == data
+        assert server.requests["/models/ckpt.pt"] == 2
+        assert server.status[("/models/ckpt.pt", 200)] == 2  # Range ignored: full body again
+        assert server.bytes_sent["/models/ckpt.pt"] == half + len(data)
+
+
+def test_stale_partial_with_wrong_bytes_is_redone_when_hash_known(served):
+    root, data = served
+    with serve_directory(root) as server:
+        url = server.url + "models/ckpt.pt"
+        dst = cache_path_for_url(url)
+        dst.parent.mkdir(parents=True)
+        Path(str(dst) + ".partial").write_bytes(b"\0" * 1000)  # not a prefix of the file
+        path = resolve_checkpoint(url, sha256=_sha(data))
+        assert path.read_bytes() == data
+        # first a resume from byte 1000, hash mismatch, then one clean download
+        assert [r for p, r in server.ranges] == ["bytes=1000-", None]
+    assert _leftovers(dst) == []
+
+
+def test_server_error_then_success(served):
+    root, data = served
+    with serve_directory(root, fail_first=2) as server:
+        url = server.url + "models/ckpt.pt"
+        assert resolve_checkpoint(url).read_bytes() == data
+        assert server.requests["/models/ckpt.pt"] == 3
+        assert server.status[("/models/ckpt.pt", 500)] == 2
+        assert server.status[("/models/ckpt.pt", 200)] == 1
+
+
+def test_retries_are_bounded(served, monkeypatch):
+    root, _ = served
+    monkeypatch.setenv("S3PRL_DOWNLOAD_RETRIES", "2")
+    with serve_directory(root, fail_first=100, fail_status=503) as server:
+        url = server.url + "models/ckpt.pt"
+        with pytest.raises(DownloadError, match="HTTP 503") as info:
+            resolve_checkpoint(url)
+        assert server.requests["/models/ckpt.pt"] == 3  # 1 + 2 retries
+    assert "gave up after 3 attempts" in str(info.value)
+    assert not cache_path_for_url(url).exists()
+
+
+def test_failure_message_gives_url_cache_path_and_reason(served):
+    root, _ = served
+    with serve_directory(root) as server:
+        url = server.url + "models/absent.pt"
+        with pytest.raises(DownloadError) as info:
+            resolve_checkpoint(url)
+        assert server.requests["/models/absent.pt"] == 1  # 404 is not retried
+    err = info.value
+    dst = cache_path_for_url(url)
+    assert err.url == url and err.path == dst
+    assert url in str(err) and str(dst) in str(err) and "HTTP 404" in str(err)
+    assert not dst.exists()
+
+    # nothing listens on that port any more: connection refused, retried, then reported
+    with pytest.raises(DownloadError) as info:
+        resolve_checkpoint(url)
+    assert url in str(info.value) and str(dst) in str(info.value)
+    assert "ConnectionError" in str(info.value) and "gave up after 4 attempts" in str(info.value)
+
+
+def test_same_basename_different_urls_do_not_clash(tmp_path):
+    root = tmp_path / "www"
+    a = _write(root / "a" / "model.pt", MB, seed=3)
+    b = _write(root / "b" / "model.pt", MB + 1, seed=4)
+    with serve_directory(root) as server:
+        pa = resolve_checkpoint(server.url + "a/model.pt")
+        pb = resolve_checkpoint(server.url + "b/model.pt")
+    assert pa != pb and pa.parent == pb.parent
+    assert pa.name.endswith("-model.pt") and pb.name.endswith("-model.pt")
+    assert pa.read_bytes() == a and pb.read_bytes() == b
+
+
+def test_download_url_to_file_verb(served, tmp_path, capsys):
+    root, data = served
+    with serve_directory(root) as server:
+        url = server.url + "models/ckpt.pt"
+        dst = tmp_path / "out" / "x.bin"
+        download_url_to_file(url, dst, hash_prefix=_sha(data)[:10], progress=True)
+        assert dst.read_bytes() == data
+        assert "x.bin" in capsys.readouterr().err  # tqdm bar on stderr
+        download_url_to_file(url, dst, progress=False)  # the verb always downloads
+        assert server.requests["/models/ckpt.pt"] == 2
+        assert capsys.readouterr().err == ""
+        with pytest.raises(DownloadError, match="sha256 mismatch"):
+            download_url_to_file(url, tmp_path / "out" / "y.bin", hash_prefix="deadbeef")
+        assert not (tmp_path / "out" / "y.bin").exists()
+    with pytest.raises(ValueError, match="http"):
+        download_url_to_file("ftp://example.org/x", tmp_path / "z")
+
+
+def test_load_state_dict_from_url_uses_safe_loader(tmp_path):
+    import torch
+
+    from s3prl.util.checkpoint import UnsafeCheckpointError
+
+    root = tmp_path / "www"
+    root.mkdir()
+    gen = torch.Generator().manual_seed(0)
+    state = {"w": torch.randn(64, 32, generator=gen), "b": torch.randn(32, generator=gen)}
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    (root / "sd.pt").write_bytes(buf.getvalue())
+    digest = hashlib.sha256(buf.getvalue()).hexdigest()
+    (root / f"named-{digest[:8]}.pt").write_bytes(buf.getvalue())
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, (f"touch {tmp_path / 'pwned'}",))
+
+    torch.save({"x": Evil()}, root / "evil.pt")
+    with serve_directory(root) as server:
+        loaded = load_state_dict_from_url(server.url + "sd.pt", progress=False, check_hash=digest)
+        assert set(loaded) == {"w", "b"}
+        assert torch.equal(loaded["w"], state["w"]) and torch.equal(loaded["b"], state["b"])
+        named = load_state_dict_from_url(
+            server.url + f"named-{digest[:8]}.pt", model_dir=tmp_path / "md", check_hash=True
+        )
+        assert torch.equal(named["w"], state["w"])
+        assert (tmp_path / "md" / f"named-{digest[:8]}.pt").is_file()
+        with pytest.raises(UnsafeCheckpointError, match="system"):
+            load_state_dict_from_url(server.url + "evil.pt", progress=False)
+    assert not (tmp_path / "pwned").exists()
+
+
+def _worker(url: str, barrier, queue) -> None:
+    """Child process: wait for all, then resolve the same URL (cache from $S3PRL_CACHE)."""
+    from s3prl.util.download import resolve_checkpoint as resolve
+
+    barrier.wait(timeout=60)
+    try:
+        path = resolve(url, progress=False)
+        queue.put((str(path), hashlib.sha256(path.read_bytes()).hexdigest()))
+    except Exception as err:  # noqa: BLE001 - reported to the parent
+        queue.put(("error", repr(err)))
+
+
+def test_eight_processes_download_once(served):
+    root, data = served
+    n = 8
+    # a slow server (about 0.3 s per transfer) so that the 8 requests overlap
+    with serve_directory(root, chunk_delay=0.01) as server:
+        url = server.url + "models/ckpt.pt"
+        ctx = mp.get_context("spawn")
+        barrier, queue = ctx.Barrier(n), ctx.Queue()
+        procs = [ctx.Process(target=_worker, args=(url, barrier, queue)) for _ in range(n)]
+        for p in procs:
+            p.start()
+        results = [queue.get(timeout=120) for _ in range(n)]
+        for p in procs:
+            p.join(timeout=30)
+        assert [p.exitcode for p in procs] == [0] * n
+        assert server.requests["/models/ckpt.pt"] == 1
+        assert server.bytes_sent["/models/ckpt.pt"] == len(data)
+    dst = cache_path_for_url(url)
+    assert results == [(str(dst), _sha(data))] * n
+    assert _leftovers(dst) == []
