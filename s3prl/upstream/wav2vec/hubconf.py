@@ -1,0 +1,94 @@
+"""Entries of wav2vec (v1): Schneider et al., 2019, https://arxiv.org/abs/1904.05862."""
+
+from s3prl.util.registry import entry
+
+__all__ = ["wav2vec", "wav2vec_large", "wav2vec_local", "wav2vec_url"]
+
+WAV2VEC_LARGE_URL = "https://dl.fbaipublicfiles.com/fairseq/wav2vec/wav2vec_large.pt"
+_PAPER = "https://arxiv.org/abs/1904.05862"
+
+
+def _load(ckpt, refresh=False, sha256=None, **kwargs):
+    from s3prl.util.download import resolve_checkpoint
+
+    from .expert import UpstreamExpert
+
+    return UpstreamExpert(resolve_checkpoint(ckpt, sha256=sha256, refresh=refresh), **kwargs)
+
+
+@entry(
+    model="wav2vec (fairseq checkpoint)",
+    paper=_PAPER,
+    date="2019-04",
+    input="wav",
+    stride=160,
+    verified="golden hidden states + plain-torch reference (seeded fairseq-layout checkpoint)",
+)
+def wav2vec_local(ckpt: str, **kwargs):
+    """wav2vec / vq-wav2vec from a local fairseq checkpoint file.
+
+    Args:
+        ckpt: path of a fairseq ``wav2vec`` checkpoint (``{'args': Namespace, 'model': state_dict}``).
+
+    Architecture (feature extractor, aggregator, quantizer) comes from the
+    checkpoint's ``args``. Hidden states: ``z``, the aggregator blocks and ``c``.
+    """
+    return _load(ckpt, **kwargs)
+
+
+@entry(
+    model="wav2vec (fairseq checkpoint)",
+    paper=_PAPER,
+    date="2019-04",
+    input="wav",
+    stride=160,
+    verified="golden hidden states (checkpoint served over local HTTP)",
+)
+def wav2vec_url(ckpt: str, refresh: bool = False, **kwargs):
+    """wav2vec / vq-wav2vec from a checkpoint URL (downloaded once into the cache).
+
+    Args:
+        ckpt: http(s) URL of a fairseq ``wav2vec`` checkpoint.
+        refresh: download again even if cached.
+    """
+    return _load(ckpt, refresh=refresh, **kwargs)
+
+
+@entry(
+    model="wav2vec Large",
+    paper=_PAPER,
+    date="2019-04",
+    input="wav",
+    stride=160,
+    layers=13,
+    hidden_size=512,
+    data="LibriSpeech 960 h",
+    ckpt=WAV2VEC_LARGE_URL,
+    verified="architecture checked with a seeded checkpoint in the released layout",
+)
+def wav2vec_large(ckpt: str = WAV2VEC_LARGE_URL, refresh: bool = False, **kwargs):
+    """wav2vec Large (Schneider et al., 2019), pre-trained on LibriSpeech 960 h.
+
+    Official fairseq checkpoint. Feature extractor: 8 convolutions (strides
+    5, 4, 2, 2, 2, 1, 1, 1: 10 ms frames, receptive field 465 samples), log
+    compression; aggregator: 12 causal convolutions (kernels 2..13) with skip
+    connections. 13 hidden states of 512: ``z``, aggregator blocks 1-11, ``c``.
+    """
+    return _load(ckpt, refresh=refresh, **kwargs)
+
+
+@entry(
+    model="wav2vec Large",
+    paper=_PAPER,
+    date="2019-04",
+    input="wav",
+    stride=160,
+    layers=13,
+    hidden_size=512,
+    data="LibriSpeech 960 h",
+    ckpt=WAV2VEC_LARGE_URL,
+    verified="architecture checked with a seeded checkpoint in the released layout",
+)
+def wav2vec(ckpt: str = WAV2VEC_LARGE_URL, refresh: bool = False, **kwargs):
+    """wav2vec: the default wav2vec model, :func:`wav2vec_large`."""
+    return _load(ckpt, refresh=refresh, **kwargs)

@@ -1,0 +1,186 @@
+"""wav2vec (v1) and vq-wav2vec: fairseq-layout checkpoints, reference numbers, padding, goldens."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import s3prl.hub as hub
+from s3prl.util.audio import sample_speech_files
+from s3prl.util.checkpoint import load_checkpoint
+from s3prl.util.extract import hidden_states_of_files
+from test.checkpoint_builders import vq_wav2vec as vq_builders
+from test.checkpoint_builders import wav2vec as w2v_builders
+from test.utils import assert_matches_golden, assert_padding_invariant, mixed_length_wavs
+
+ALL = {**w2v_builders.BUILDERS, **vq_builders.BUILDERS}
+
+
+def reference_forward(ckpt_path: Path, wav: torch.Tensor) -> list[torch.Tensor]:
+    """fairseq wav2vec semantics written with plain torch ops, on one unpadded wav.
+
+    GroupNorm(1, C) over the whole (unpadded) sequence, replication pad on the left
+    of each aggregator conv, fairseq's Gumbel (one-hot x vars) / k-means (full
+    distance tensor) quantizers. Returns z, aggregator blocks 0..n-2, c as (frames, dim).
+    """
+    ck = load_checkpoint(ckpt_path)
+    a, sd = ck["args"], ck["model"]
+    act = F.gelu if a.activation == "gelu" else F.relu
+    feat = eval(a.conv_feature_layers)  # noqa: S307 - test literal
+    agg = eval(a.conv_aggregator_layers)  # noqa: S307
+    x = wav[None, None, :]
+    for i, (_dim, _k, s) in enumerate(feat):
+        x = F.conv1d(x, sd[f"feature_extractor.conv_layers.{i}.0.weight"], stride=s)
+        x = F.group_norm(x, 1, sd[f"feature_extractor.conv_layers.{i}.2.weight"], sd[f"feature_extractor.conv_layers.{i}.2.bias"])
+        x = act(x)
+    if a.log_compression:
+        x = (x.abs() + 1).log()
+    out = [x[0].T]
+    if a.vq_type == "gumbel":
+        h = x[0].T
+        h = act(F.linear(h, sd["vector_quantizer.weight_proj.0.0.weight"], sd["vector_quantizer.weight_proj.0.0.bias"]))
+        h = F.linear(h, sd["vector_quantizer.weight_proj.1.weight"], sd["vector_quantizer.weight_proj.1.bias"])
+        t = h.shape[0]
+        h = h.view(t * a.vq_groups, -1)
+        hard = torch.zeros_like(h).scatter_(-1, h.argmax(-1, keepdim=True), 1.0).view(t, -1)
+        vars_ = sd["vector_quantizer.vars"]
+        if a.combine_groups:
+            vars_ = vars_.repeat(1, a.vq_groups, 1)
+        q = (hard.unsqueeze(-1) * vars_).view(t, a.vq_groups, a.vq_vars, -1).sum(-2).view(t, -1)
+        x = q.T[None]
+    elif a.vq_type == "kmeans":
+        ze = F.conv1d(x, sd["vector_quantizer.projection.0.weight"], groups=a.vq_groups)
+        ze = F.group_norm(ze, a.vq_groups, sd["vector_quantizer.projection.1.weight"], sd["vector_quantizer.projection.1.bias"])
+        b, c, t = ze.shape
+        emb = sd["vector_quantizer.embedding"]
+        ze_ = ze.view(b, a.vq_groups, c // a.vq_groups, t).permute(0, 3, 1, 2)
+        d = (ze_.unsqueeze(0) - emb.unsqueeze(1).unsqueeze(1)).norm(dim=-1)
+        idx = d.argmin(dim=0)
+        zq = torch.stack([emb[idx[..., g], g] for g in range(a.vq_groups)], dim=-2).view(b, t, -1).permute(0, 2, 1)
+        x = zq
+    scale = math.sqrt(a.residual_scale)
+    in_d = x.shape[1]
+    for i, (dim, k, _s) in enumerate(agg):
+        res = x
+        h = F.pad(x, (k - 1, 0), mode="replicate")
+        h = F.conv1d(h, sd[f"feature_aggregator.conv_layers.{i}.1.weight"], sd[f"feature_aggregator.conv_layers.{i}.1.bias"])
+        h = act(F.group_norm(h, 1, sd[f"feature_aggregator.conv_layers.{i}.3.weight"], sd[f"feature_aggregator.conv_layers.{i}.3.bias"]))
+        if in_d != dim:
+            res = F.conv1d(res, sd[f"feature_aggregator.residual_proj.{i}.weight"])
+        x = (h + res) * scale
+        in_d = dim
+        out.append(x[0].T)
+    return out
+
+
+@pytest.mark.parametrize("golden", sorted(ALL))
+def test_local_matches_reference_and_padding(golden, tmp_path):
+    entry_name, path = ALL[golden](tmp_path)
+    model = hub.load(entry_name, ckpt=str(path))
+    assert model.downsample_rate == 160
+    assert model.receptive_field == 465  # 10 + 7*5 + 3*20 + 3*40 + 3*80
+    assert model.hidden_sizes == [32, 32, 32, 40]
+    wavs = mixed_length_wavs(seed=1, seconds=(0.2, 2.0, 1.1))
+    with torch.no_grad():
+        out = model(wavs)
+    assert len(out["hidden_states"]) == 4
+    expect_frames = []
+    for w in wavs:
+        n = w.numel()
+        for _, k, s in w2v_builders.FEAT:
+            n = (n - k) // s + 1
+        expect_frames.append(n)
+    assert out["hidden_states_len"].tolist() == expect_frames
+    worst = 0.0
+    for i, wav in enumerate(wavs):
+        ref = reference_forward(path, wav)
+        n = int(out["hidden_states_len"][i])
+        assert len(ref) == 4
+        for k, r in enumerate(ref):
+            assert r.shape[0] == n
+            worst = max(worst, (out["hidden_states"][k][i, :n] - r).abs().max().item())
+    assert worst < 1e-4, worst
+    assert assert_padding_invariant(model, mixed_length_wavs()) <= 1e-4
+
+
+def test_codewords_really_quantized(tmp_path):
+    """vq models feed codewords to the aggregator: block-0 input has few distinct rows."""
+    _, path = vq_builders.build_gumbel(tmp_path)
+    ck = load_checkpoint(path)
+    vars_ = ck["model"]["vector_quantizer.vars"][0]
+    model = hub.vq_wav2vec_local(str(path))
+    wav = mixed_length_wavs(seed=3, seconds=(1.0,))[0]
+    ref = reference_forward(path, wav)
+    with torch.no_grad():
+        out = model([wav])
+    assert torch.allclose(out["hidden_states"][-1][0], ref[-1], atol=1e-4)
+    assert vars_.shape == (24, 16)
+
+
+@pytest.mark.parametrize("golden", sorted(ALL))
+def test_golden(golden, tmp_path):
+    entry_name, path = ALL[golden](tmp_path)
+    model = hub.load(entry_name, ckpt=str(path))
+    assert_matches_golden(golden, hidden_states_of_files(model, sample_speech_files()))
+
+
+def test_url_entries(tmp_path):
+    from test.http_server import serve_directory
+
+    _, path = w2v_builders.build_wav2vec(tmp_path / "files")
+    _, vpath = vq_builders.build_kmeans(tmp_path / "files")
+    wav = mixed_length_wavs(seed=4, seconds=(0.7,))
+    with serve_directory(tmp_path / "files") as server:
+        m1 = hub.wav2vec_url(server.url + path.name)
+        m2 = hub.vq_wav2vec_url(server.url + vpath.name)
+        assert server.requests["/" + path.name] >= 1
+    ref1, ref2 = hub.wav2vec_local(str(path)), hub.vq_wav2vec_local(str(vpath))
+    with torch.no_grad():
+        for a, b in ((m1, ref1), (m2, ref2)):
+            for x, y in zip(a(wav)["hidden_states"], b(wav)["hidden_states"]):
+                assert torch.equal(x, y)
+
+
+def _rewrite(path: Path, fn) -> Path:
+    ck = load_checkpoint(path)
+    fn(ck)
+    out = path.with_name("bad_" + path.name)
+    torch.save(ck, out)
+    return out
+
+
+def test_bad_keys_are_errors(tmp_path):
+    _, path = w2v_builders.build_wav2vec(tmp_path)
+    missing = _rewrite(path, lambda ck: ck["model"].pop("feature_aggregator.conv_layers.1.3.bias"))
+    with pytest.raises(KeyError, match=r"missing keys \['feature_aggregator.conv_layers.1.3.bias'\]"):
+        hub.wav2vec_local(str(missing))
+    extra = _rewrite(path, lambda ck: ck["model"].__setitem__("encoder.extra.weight", torch.zeros(2)))
+    with pytest.raises(KeyError, match=r"unexpected keys \['encoder.extra.weight'\]"):
+        hub.wav2vec_local(str(extra))
+    no_args = _rewrite(path, lambda ck: ck.pop("args"))
+    with pytest.raises(ValueError, match="no 'args'"):
+        hub.wav2vec_local(str(no_args))
+    bad_layers = _rewrite(path, lambda ck: setattr(ck["args"], "conv_feature_layers", "__import__('os')"))
+    with pytest.raises(ValueError, match="conv_feature_layers"):
+        hub.wav2vec_local(str(bad_layers))
+    with pytest.raises(FileNotFoundError):
+        hub.wav2vec_local(str(tmp_path / "nope.pt"))
+
+
+def test_too_short_wav_is_an_error(tmp_path):
+    _, path = w2v_builders.build_wav2vec(tmp_path)
+    model = hub.wav2vec_local(str(path))
+    with pytest.raises(ValueError, match="wav 1 has 400 samples"):
+        model([torch.zeros(1000), torch.zeros(400)])
+
+
+def test_entries_metadata():
+    for name in ("wav2vec", "wav2vec_large", "vq_wav2vec", "vq_wav2vec_gumbel", "vq_wav2vec_kmeans"):
+        info = getattr(hub, name).info
+        assert info.ckpt.startswith("https://dl.fbaipublicfiles.com/fairseq/wav2vec/")
+        assert (info.stride, info.layers, info.hidden_size) == (160, 13, 512)
+    assert hub.vq_wav2vec_kmeans.info.ckpt.endswith("vq-wav2vec_kmeans.pt")
