@@ -1,0 +1,225 @@
+"""APC and VQ-APC upstreams: stacked GRUs over log mel filterbanks.
+
+Papers:
+    * APC: Chung, Hsu, Tang, Glass, "An Unsupervised Autoregressive Model for
+      Speech Representation Learning", Interspeech 2019,
+      https://arxiv.org/abs/1904.03240
+    * VQ-APC: Chung, Tang, Glass, "Vector-Quantized Autoregressive Predictive
+      Coding", Interspeech 2020, https://arxiv.org/abs/2005.08392
+
+Checkpoints: the original s3prl toolkit's files
+(``https://huggingface.co/leo19941227/apc_series/resolve/main/{apc,vq_apc}_{360,960}hr.ckpt``),
+in the layout described in :mod:`s3prl.upstream.apc.layout`.
+
+Architecture (facts from the original s3prl ``upstream/apc/apc.py``, itself
+from https://github.com/iamyuanchung/VQ-APC ``vqapc_model.py``): ``num_layers``
+single-layer unidirectional GRUs (``rnn_layers.{i}``, input ``feat_dim`` for
+the first and ``hidden_size`` after), dropout on each output (inactive in
+eval), and, with ``residual``, layer ``i > 0`` adds its input to its output.
+VQ-APC adds Gumbel-softmax quantisers (``vq_layers``) after the last GRU; a
+linear ``postnet`` predicts future frames for the training loss.
+
+Hidden states: the original upstream returns each GRU layer's output (after
+the residual sum), i.e. ``num_layers`` tensors of ``(batch, frames,
+hidden_size)``. For VQ-APC the last one is taken *before* quantisation (the
+original's ``feature = hiddens[-1]`` is recorded before the VQ layers), so the
+quantisers and the postnet do not feed the hidden states: their weights are on
+the explicit ignore list (:data:`IGNORED_HEADS`).
+
+Padding: each layer runs on a packed sequence (``pack_padded_sequence``), so
+a wav's frames never see the other wavs' padding: the GRU state of a wav
+evolves over its own frames only. The fbank input and its CMVN are computed
+on each wav's own samples.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Mapping
+
+import torch
+from torch import Tensor, nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from s3prl.upstream.interface import UpstreamBase
+
+from .layout import (
+    build_frontend,
+    check_options,
+    check_state_keys,
+    load_used_weights,
+    read_config_model_checkpoint,
+)
+
+__all__ = ["APC", "UpstreamExpert", "IGNORED_HEADS", "apc_state_keys"]
+
+#: Parameter prefixes of the released checkpoints that do not feed the hidden
+#: states: the future-frame regression head (``postnet``) and, for VQ-APC,
+#: the quantisers after the last GRU (``vq_layers``; the original upstream
+#: returns the last GRU output before quantisation).
+IGNORED_HEADS = ("postnet", "vq_layers")
+
+_PARAS = ("num_layers", "hidden_size", "dropout", "residual", "vq")
+_VQ_PARAS = ("codebook_size", "code_dim", "gumbel_temperature")
+
+
+class APC(nn.Module):
+    """The APC / VQ-APC encoder: stacked single-layer GRUs with residual links.
+
+    Args:
+        input_size: input feature dim (``feat_dim``, 80 mel bins).
+        hidden_size: GRU hidden size of every layer.
+        num_layers: number of GRU layers (>= 1).
+        residual: add each layer's input to its output for layers ``i > 0``.
+        dropout: dropout on each layer's output (training only; the original
+            applies it before the residual sum).
+
+    Parameters are named as in the original checkpoints
+    (``rnn_layers.{i}.weight_ih_l0`` ...).
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int,
+        residual: bool,
+        dropout: float = 0.0,
+    ):
+        super().__init__()
+        sizes = [input_size] + [hidden_size] * num_layers
+        self.rnn_layers = nn.ModuleList(
+            nn.GRU(input_size=sizes[i], hidden_size=hidden_size, batch_first=True)
+            for i in range(num_layers)
+        )
+        self.residual = bool(residual)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, feats: Tensor, feats_len: Tensor) -> list[Tensor]:
+        """Run the GRU stack on a padded batch.
+
+        Args:
+            feats: ``(batch, frames, input_size)`` input features.
+            feats_len: ``(batch,)`` long, valid frames per row (>= 1).
+
+        Returns:
+            ``num_layers`` tensors ``(batch, frames, hidden_size)``: each
+            layer's output after the residual sum. Only the first
+            ``feats_len[b]`` frames of row ``b`` are meaningful (the rest are
+            zero-filled by the packed RNN, plus the residual of padding).
+        """
+        total = feats.size(1)
+        lengths = feats_len.detach().to("cpu", torch.long)
+        x = feats
+        outputs = []
+        for i, rnn in enumerate(self.rnn_layers):
+            packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+            y, _ = rnn(packed)
+            y, _ = pad_packed_sequence(y, batch_first=True, total_length=total)
+            y = self.dropout(y)
+            if self.residual and i > 0:
+                y = y + x
+            outputs.append(y)
+            x = y
+        return outputs
+
+
+def _check_paras(paras: Mapping[str, Any]) -> dict:
+    where = "APC checkpoint config['model']['paras']"
+    check_options(paras, _PARAS, where)
+    for key in ("num_layers", "hidden_size", "residual"):
+        if key not in paras:
+            raise ValueError(f"{where} lacks {key!r}")
+    num_layers, hidden = int(paras["num_layers"]), int(paras["hidden_size"])
+    if num_layers < 1 or hidden < 1:
+        raise ValueError(f"{where}: num_layers and hidden_size must be >= 1, got {num_layers}, {hidden}")
+    vq = paras.get("vq")
+    groups = 0
+    if vq is not None:
+        if not isinstance(vq, Mapping):
+            raise ValueError(f"{where}['vq'] must be a dict, got {type(vq).__name__}")
+        check_options(vq, _VQ_PARAS, f"{where}['vq']")
+        sizes, dims = list(vq.get("codebook_size", [])), list(vq.get("code_dim", []))
+        if len(sizes) != len(dims) or not sizes or sum(dims) != hidden:
+            raise ValueError(
+                f"{where}['vq']: codebook_size {sizes} and code_dim {dims} must have the "
+                f"same non-zero length and code_dim must sum to hidden_size {hidden}"
+            )
+        groups = len(sizes)
+    return {
+        "num_layers": num_layers,
+        "hidden_size": hidden,
+        "residual": bool(paras["residual"]),
+        "dropout": float(paras.get("dropout", 0.0)),
+        "vq_groups": groups,
+    }
+
+
+def apc_state_keys(num_layers: int, vq_groups: int) -> tuple[list[str], list[str]]:
+    """``(used, ignored)`` state-dict keys of an APC / VQ-APC checkpoint."""
+    used = [
+        f"rnn_layers.{i}.{name}"
+        for i in range(num_layers)
+        for name in ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")
+    ]
+    ignored = ["postnet.weight", "postnet.bias"]
+    for g in range(vq_groups):
+        ignored += [
+            f"vq_layers.{g}.vq_logits.weight",
+            f"vq_layers.{g}.vq_logits.bias",
+            f"vq_layers.{g}.codebook_CxE.weight",
+        ]
+    return used, ignored
+
+
+class UpstreamExpert(UpstreamBase):
+    """APC / VQ-APC upstream from a checkpoint in the original toolkit's layout.
+
+    Args:
+        ckpt: local checkpoint file (``{"config": ..., "model": state_dict}``,
+            see :mod:`s3prl.upstream.apc.layout`).
+
+    Input: list of 1-D float waveforms at 16 kHz, each at least
+    ``receptive_field`` samples (the fbank window: 400 samples = 25 ms for the
+    released models).
+
+    Output: ``num_layers`` hidden states (3 for the released models) of shape
+    ``(batch, frames, hidden_size)`` (512 for the released models), one per
+    GRU layer, with ``frames = 1 + (samples - 400) // 160`` (Kaldi frames with
+    snip edges; stride 160 samples = 10 ms).
+
+    Raises:
+        FileNotFoundError: ``ckpt`` does not exist.
+        ValueError: the checkpoint is not in the layout, its config has unknown
+            or inconsistent settings, or its state dict has missing /
+            unexpected keys or wrong shapes (the message names them).
+    """
+
+    def __init__(self, ckpt: str | os.PathLike, **kwargs):
+        super().__init__()
+        if kwargs:
+            raise TypeError(f"APC upstream got unexpected options: {sorted(kwargs)}")
+        config, state = read_config_model_checkpoint(ckpt, "APC")
+        self.frontend = build_frontend(config["data"]["audio"], "APC")
+        paras = _check_paras(config["model"]["paras"])
+        self.config = config
+        self.vq_groups = paras["vq_groups"]
+        used, ignored = apc_state_keys(paras["num_layers"], paras["vq_groups"])
+        check_state_keys(state, used, ignored, "APC")
+        self.model = APC(
+            self.frontend.output_dim,
+            paras["hidden_size"],
+            paras["num_layers"],
+            paras["residual"],
+            paras["dropout"],
+        )
+        load_used_weights(self.model, {k: state[k] for k in used}, "APC")
+        self.downsample_rate = self.frontend.downsample_rate
+        self.receptive_field = self.frontend.receptive_field
+        self.hidden_sizes = [paras["hidden_size"]] * paras["num_layers"]
+
+    def forward_padded(self, wavs: Tensor, wavs_len: Tensor) -> tuple[list[Tensor], Tensor]:
+        """``wavs``: ``(batch, samples)``, ``wavs_len``: ``(batch,)`` ->
+        ``num_layers`` x ``(batch, frames, hidden_size)`` and ``(batch,)`` frames."""
+        feats, feats_len = self.frontend(wavs, wavs_len)
+        return self.model(feats, feats_len), feats_len
