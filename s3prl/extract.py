@@ -406,6 +406,8 @@ def extract_files(
     progress: bool = True,
     log=sys.stderr,
     manifest: bool = True,
+    rank: int = 0,
+    world_size: int = 1,
 ) -> Report:
     """Extract the hidden states of ``jobs`` with ``model``, one output file per utterance.
 
@@ -426,9 +428,14 @@ def extract_files(
         progress: show a ``tqdm`` progress bar on stderr.
         log: where failures are reported (``None``: silent).
         manifest: (re)write ``out_dir/manifest.jsonl`` for every job with an output.
+        rank, world_size: this process's share of a sharded run. Every rank plans the
+            same batches from all ``jobs`` (durations come from file headers) and runs
+            batches ``rank, rank + world_size, ...``, so each utterance is computed in
+            the same batch as in a single-process run. Skipped and unplannable files are
+            counted by rank 0 only.
 
     Returns:
-        A :class:`Report`.
+        A :class:`Report` (this rank's share).
 
     Raises:
         ValueError: bad ``fmt``/``layers``, or ``fmt="npy"`` with kept layers of different dims.
@@ -460,25 +467,31 @@ def extract_files(
     # 1. plan: skip existing outputs, read durations, catch unreadable / too-short files
     todo: list[Job] = []
     durations: list[float] = []
+    plan_report = report if rank == 0 else Report()
+    plan_log = log if rank == 0 else None
     for job in jobs:
         if not overwrite and job.output(out_dir, fmt).is_file():
-            report.skipped += 1
+            plan_report.skipped += 1
             continue
         try:
             seconds = _duration(job.source)
         except Exception as err:  # noqa: BLE001 - libsndfile raises several types
-            _fail(report, job, f"cannot read audio: {err}", log)
+            _fail(plan_report, job, f"cannot read audio: {err}", plan_log)
             continue
         if math.ceil(seconds * SAMPLE_RATE) < receptive_field:
-            _fail(report, job, _too_short(seconds * SAMPLE_RATE, receptive_field), log)
+            _fail(plan_report, job, _too_short(seconds * SAMPLE_RATE, receptive_field), plan_log)
             continue
         todo.append(job)
         durations.append(seconds)
     batches = plan_batches(durations, max_batch_seconds) if todo else []
+    batches = batches[rank::world_size]
 
     from tqdm import tqdm
 
-    bar = tqdm(total=len(todo), unit="file", disable=not progress, file=sys.stderr, dynamic_ncols=True)
+    bar = tqdm(
+        total=sum(len(b) for b in batches), unit="file", disable=not progress or rank != 0,
+        file=sys.stderr, dynamic_ncols=True,
+    )
 
     def load(i: int):
         try:
@@ -699,7 +712,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _load_model(args):
+def _load_model(args, local_rank: int = 0):
     import torch
 
     from . import hub
@@ -715,18 +728,94 @@ def _load_model(args):
     if args.refresh:
         kwargs["refresh"] = True
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        device = f"cuda:{local_rank}"  # one GPU per process under torchrun
     model = hub.load(args.name, **kwargs)
     return model.to(device).eval(), device
 
 
+# --------------------------------------------------------------------------- torchrun
+
+
+@dataclass
+class _Dist:
+    """This process's place in a ``torchrun`` job (rank 0 of 1 without torchrun)."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @classmethod
+    def from_env(cls) -> _Dist:
+        env = os.environ
+        return cls(int(env.get("RANK", 0)), int(env.get("WORLD_SIZE", 1)), int(env.get("LOCAL_RANK", 0)))
+
+    @property
+    def active(self) -> bool:
+        return self.world_size > 1
+
+    def init(self) -> None:
+        # Only barriers run between ranks (results go through files), so the CPU "gloo"
+        # backend serves GPU runs too; the long timeout lets ranks finish their shares
+        # at different times. torchrun stops the other ranks if one dies.
+        import datetime
+
+        import torch.distributed as dist
+
+        if self.active and not dist.is_initialized():
+            dist.init_process_group("gloo", timeout=datetime.timedelta(days=7))
+
+    def barrier(self) -> None:
+        if self.active:
+            import torch.distributed as dist
+
+            dist.barrier()
+
+    def close(self) -> None:
+        if self.active:
+            import torch.distributed as dist
+
+            if dist.is_initialized():
+                dist.destroy_process_group()
+
+
+def _part_path(out_dir: Path, rank: int, world_size: int) -> Path:
+    return out_dir / f".extract-part-{rank}-of-{world_size}.json"
+
+
+def _merge_parts(out_dir: Path, world_size: int, jobs, fmt: str, wall: float) -> Report:
+    """Rank 0: sum the ranks' reports (part files) and write the merged manifest."""
+    total = Report()
+    for r in range(world_size):
+        part = _part_path(out_dir, r, world_size)
+        data = json.loads(part.read_text(encoding="utf-8"))
+        total.written += data["written"]
+        total.skipped += data["skipped"]
+        total.failed += [tuple(f) for f in data["failed"]]
+        total.audio_seconds += data["audio_seconds"]
+        total.records += data["records"]
+    total.wall_seconds = wall
+    write_manifest(out_dir, jobs, total.records, fmt)
+    for r in range(world_size):
+        _part_path(out_dir, r, world_size).unlink(missing_ok=True)
+    return total
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Command-line entry point; returns the exit status (0 ok, 1 a file failed, 2 bad usage)."""
+    """Command-line entry point; returns the exit status (0 ok, 1 a file failed, 2 bad usage).
+
+    Under ``torchrun --nproc_per_node N`` (``WORLD_SIZE`` > 1) the corpus is sharded: every
+    rank plans the same length-sorted batches and runs every N-th one, writing its own
+    outputs; rank 0 then merges the manifest and prints the summary. Rerunning after a rank
+    died computes only the missing outputs. Sample-speech mode runs on rank 0 only.
+    """
     from .util.audio import sample_speech_files
 
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.root is not None and args.wav_list is None:
         parser.error("--root only applies to --wav-list")
+    dist = _Dist.from_env()
     try:
         layers = parse_layers(args.layers)
         if args.wav_dir is not None:
@@ -736,9 +825,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             jobs = None
         t0 = time.perf_counter()
-        model, device = _load_model(args)
+        model, device = _load_model(args, dist.local_rank)
         load_s = time.perf_counter() - t0
         if jobs is None:
+            if dist.rank != 0:
+                return 0
             path, written, seconds, wall = extract_sample_speech(
                 model, args.name, args.output_dir, layers=layers, device=device,
                 overwrite=args.overwrite,
@@ -748,16 +839,37 @@ def main(argv: Sequence[str] | None = None) -> int:
                             audio_seconds=seconds if written else 0.0, wall_seconds=wall)
             print(f"{'wrote' if written else 'exists, skipped (use --overwrite)'}: {path}")
         else:
+            dist.init()
+            t1 = time.perf_counter()
             report = extract_files(
                 model, jobs, args.output_dir, layers=layers, device=device,
                 max_batch_seconds=args.max_batch_seconds, fmt=args.format, fp16=args.fp16,
                 overwrite=args.overwrite, num_workers=args.num_workers, progress=not args.quiet,
+                manifest=not dist.active, rank=dist.rank, world_size=dist.world_size,
             )
+            if dist.active:
+                part = {
+                    "written": report.written, "skipped": report.skipped,
+                    "failed": report.failed, "audio_seconds": report.audio_seconds,
+                    "records": report.records,
+                }
+                write_atomic(_part_path(args.output_dir, dist.rank, dist.world_size),
+                             lambda d, f: f.write(json.dumps(d).encode("utf-8")), part)
+                dist.barrier()
+                own_failed = bool(report.failed)
+                if dist.rank != 0:
+                    dist.close()
+                    return 1 if own_failed else 0
+                report = _merge_parts(args.output_dir, dist.world_size, jobs, args.format,
+                                      time.perf_counter() - t1)
+                dist.close()
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
+        dist.close()
         return 2
     print(f"model loaded in {load_s:.2f} s on {device}")
-    print(report.summary(args.name, args.output_dir))
+    name = args.name if not dist.active else f"{args.name} ({dist.world_size} ranks)"
+    print(report.summary(name, args.output_dir))
     if report.failed:
         print(f"{len(report.failed)} file(s) failed:", file=sys.stderr)
         for src, reason in report.failed:

@@ -268,3 +268,56 @@ def test_script_runs_as_command(tmp_path):
     assert "4 files: 4 written" in proc.stdout
     got = torch.load(tmp_path / "example.pt", weights_only=True)
     assert got["hidden_states"][0][0].shape[1] == 8
+
+
+def _run_cli(args, env_extra=None, torchrun: int = 0):
+    import os
+
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
+    env.update(env_extra or {})
+    cmd = [sys.executable]
+    if torchrun:
+        cmd += ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(torchrun)]
+    cmd += [str(REPO / "utility" / "extract_feat.py"), *map(str, args), "--quiet"]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env, cwd=REPO)
+
+
+def test_torchrun_two_ranks_equal_single_process(corpus, tmp_path):
+    """2 CPU processes (gloo): the union of outputs equals a single-process run, bit for bit."""
+    for bad in ("short.wav", "broken.wav"):
+        (corpus / bad).unlink()
+    for f in sample_speech_files():
+        shutil.copy(f, corpus / f.name)
+    opts = ["--wav-dir", corpus, "--max-batch-seconds", "5"]
+    single = _run_cli(["example", tmp_path / "single", *opts])
+    assert single.returncode == 0, single.stderr
+    multi = _run_cli(["example", tmp_path / "multi", *opts], torchrun=2)
+    assert multi.returncode == 0, multi.stderr
+    assert "6 files: 6 written, 0 skipped, 0 failed" in multi.stdout and "(2 ranks)" in multi.stdout
+
+    def outputs(d):
+        return sorted(p.relative_to(d).as_posix() for p in d.rglob("*") if p.is_file())
+
+    assert outputs(tmp_path / "multi") == outputs(tmp_path / "single")
+    assert len(outputs(tmp_path / "single")) == 7  # 6 utterances + manifest
+    for rel in outputs(tmp_path / "single"):
+        a, b = tmp_path / "single" / rel, tmp_path / "multi" / rel
+        if rel.endswith(".pt"):
+            ta, tb = torch.load(a, weights_only=True), torch.load(b, weights_only=True)
+            assert ta["layers"] == tb["layers"] and ta["source"] == tb["source"]
+            assert all(torch.equal(x, y) for x, y in zip(ta["hidden_states"], tb["hidden_states"]))
+        else:
+            assert a.read_text() == b.read_text()
+
+    # a rank died: some outputs and the manifest are missing; a rerun computes only those
+    multi_dir = tmp_path / "multi"
+    (multi_dir / "sub" / "a.pt").unlink()
+    (multi_dir / "commonvoice_fr_17299458.pt").unlink()
+    (multi_dir / "manifest.jsonl").unlink()
+    kept = {p: p.stat().st_mtime_ns for p in multi_dir.rglob("*.pt")}
+    rerun = _run_cli(["example", multi_dir, *opts], torchrun=2)
+    assert rerun.returncode == 0, rerun.stderr
+    assert "2 written, 4 skipped" in rerun.stdout
+    assert {p: p.stat().st_mtime_ns for p in kept} == kept
+    assert outputs(multi_dir) == outputs(tmp_path / "single")
+    assert (multi_dir / "manifest.jsonl").read_text() == (tmp_path / "single" / "manifest.jsonl").read_text()
