@@ -12,8 +12,14 @@ checkpoint is ever executed.
 
 from __future__ import annotations
 
+import _compat_pickle
 import argparse
+import io
 import pickle
+import pickletools
+import re
+import typing
+import zipfile
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -64,7 +70,48 @@ def _stand_in(qualname: str) -> type:
 
 
 class _OmegaConfStandIn(StandIn):
-    """Stand-in for omegaconf containers/nodes; :func:`to_plain` unwraps them."""
+    """Stand-in for omegaconf containers/nodes; :func:`to_plain` unwraps them.
+
+    omegaconf (2.0-2.3) pickles a container's ``__dict__``: ``_metadata``,
+    ``_parent`` (the enclosing container, so the graph has cycles) and
+    ``_content`` (dict of key -> node for ``DictConfig``, list of nodes for
+    ``ListConfig``, or ``None`` / ``"???"`` / an interpolation string); a value
+    node's state holds ``_val``. Besides :func:`to_plain`, ``cfg.model.layers``
+    and ``cfg["model"]["layers"]`` read values (containers stay stand-ins, value
+    nodes are unwrapped). Source: omegaconf ``basecontainer.py`` / ``base.py``
+    (``__getstate__``), read for the layout only.
+    """
+
+    def _content(self) -> Any:
+        state = self.__dict__.get("state")
+        return state.get("_content") if isinstance(state, dict) else None
+
+    @staticmethod
+    def _unwrap(node: Any) -> Any:
+        if isinstance(node, _OmegaConfStandIn):
+            state = node.__dict__.get("state")
+            if isinstance(state, dict) and "_val" in state and "_content" not in state:
+                return to_plain(state["_val"])
+        return node
+
+    def __getattr__(self, name: str) -> Any:
+        state = self.__dict__.get("state")
+        if isinstance(state, dict) and name in state:
+            return state[name]
+        content = self._content()
+        if isinstance(content, dict) and name in content:
+            return self._unwrap(content[name])
+        raise AttributeError(name)
+
+    def __getitem__(self, key: Any) -> Any:
+        content = self._content()
+        if isinstance(content, (dict, list)):
+            return self._unwrap(content[key])
+        raise TypeError(f"{self._qualname} stand-in holding {content!r} is not subscriptable")
+
+    def __len__(self) -> int:
+        content = self._content()
+        return len(content) if isinstance(content, (dict, list)) else 0
 
 
 def _omega(qualname: str) -> type:
@@ -91,13 +138,35 @@ _OMEGACONF_NAMES = [
     "omegaconf.nodes.BooleanNode",
     "omegaconf.nodes.EnumNode",
     "omegaconf.nodes.ValueNode",
+    "omegaconf.nodes.BytesNode",  # omegaconf >= 2.2
+    "omegaconf.nodes.PathNode",  # omegaconf >= 2.2
+    "omegaconf.base.UnionNode",  # omegaconf >= 2.3
 ]
+
+
+def _plain_defaultdict(default_factory: Any = None, *args: Any) -> dict:
+    """Stand-in for ``collections.defaultdict`` (omegaconf's ``resolver_cache``):
+    a plain dict; the factory is dropped, never called."""
+    return dict(*args)
 
 
 SAFE_GLOBALS: list = [
     argparse.Namespace,
     *[(_stand_in(n), n) for n in _STAND_IN_NAMES],
     *[(_omega(n), n) for n in _OMEGACONF_NAMES],
+    # omegaconf metadata pickles type objects (ref_type=dict/list/int/typing.Any,
+    # typing.Dict/List in >= 2.1) and ``defaultdict(dict)``; calling these builtins
+    # only builds plain containers/numbers.
+    dict,
+    list,
+    int,
+    float,
+    str,
+    bool,
+    (typing.Any, "typing.Any"),
+    (typing.Dict, "typing.Dict"),
+    (typing.List, "typing.List"),
+    (_plain_defaultdict, "collections.defaultdict"),
     np.dtype,
     (np.dtype, "numpy.core.multiarray.dtype"),
 ]
@@ -110,6 +179,15 @@ SAFE_GLOBALS += [
 for _dt in ("Float64DType", "Float32DType", "Int64DType", "Int32DType", "BoolDType", "Float16DType"):
     if hasattr(np, "dtypes") and hasattr(np.dtypes, _dt):
         SAFE_GLOBALS.append((getattr(np.dtypes, _dt), f"numpy.dtypes.{_dt}"))
+# numpy arrays (numeric dtypes; an object array's items go through this same
+# unpickler, so they are subject to the allowlist too).
+_np_reconstruct = getattr(np, "_core", np.core).multiarray._reconstruct
+SAFE_GLOBALS += [
+    np.ndarray,
+    (np.ndarray, "numpy.ndarray"),
+    (_np_reconstruct, "numpy.core.multiarray._reconstruct"),
+    (_np_reconstruct, "numpy._core.multiarray._reconstruct"),
+]
 
 
 def to_plain(obj: Any) -> Any:
@@ -173,21 +251,102 @@ def load_checkpoint(
         try:
             return torch.load(path, map_location=map_location, weights_only=True)
         except pickle.UnpicklingError as err:
-            allowed = {
-                g[1] if isinstance(g, tuple) else f"{g.__module__}.{g.__qualname__}" for g in allow
-            }
-            try:
-                found = torch.serialization.get_unsafe_globals_in_checkpoint(path)
-            except Exception:  # noqa: BLE001 - unreadable file: report the original error
-                found = []
-            refused = sorted(set(found) - allowed)
+            allowed = {_global_name(g) for g in allow}
+            found = _globals_named_in(path, str(err))
+            refused = sorted(found - allowed)
             if not refused:
-                raise RuntimeError(f"could not read checkpoint {path}: {err}") from err
+                raise RuntimeError(
+                    f"could not read checkpoint {path} with the weights-only unpickler: "
+                    f"{_short_reason(err)}{_CORRUPT_HINT}"
+                ) from None
             raise UnsafeCheckpointError(
                 f"refused to load {path}: it asks for the Python global(s) "
                 f"{', '.join(repr(r) for r in refused)}, which are not on s3prl's allowlist "
-                "of safe checkpoint classes. s3prl never unpickles arbitrary code; if this is "
-                "a genuine checkpoint format, please report it."
+                "of safe checkpoint classes (s3prl.util.checkpoint.SAFE_GLOBALS). Nothing from "
+                "the file was executed. If this is a genuine checkpoint format, please report it."
             ) from None
-        except (RuntimeError, EOFError, OSError, ValueError) as err:
-            raise RuntimeError(f"could not read checkpoint {path}: {err}") from err
+        except Exception as err:  # noqa: BLE001 - corrupt/truncated files fail in many ways
+            raise RuntimeError(
+                f"could not read checkpoint {path} ({type(err).__name__}): "
+                f"{_short_reason(err)}{_CORRUPT_HINT}"
+            ) from err
+
+
+_CORRUPT_HINT = (
+    ". The file may be truncated, corrupt or not a PyTorch checkpoint; if it was "
+    "downloaded, download it again (refresh=True)."
+)
+
+
+def _global_name(g: Any) -> str:
+    if isinstance(g, tuple):
+        return g[1]
+    return f"{g.__module__}.{g.__qualname__}"
+
+
+_GLOBAL_IN_MESSAGE = re.compile(r"GLOBAL ([A-Za-z_][\w.]*)")
+
+
+def _globals_in_pickle_bytes(data: bytes) -> set:
+    """Globals named by the pickle(s) in ``data`` (static scan, nothing executed).
+
+    Handles several concatenated pickles (the legacy ``torch.save`` format) and
+    ``STACK_GLOBAL`` (protocol >= 4, module and name are the last two strings).
+    """
+    found: set = set()
+    stream = io.BytesIO(data)
+    while stream.tell() < len(data):
+        strings: list = []
+        try:
+            for op, arg, _pos in pickletools.genops(stream):
+                if op.name == "GLOBAL":
+                    module, _, name = str(arg).partition(" ")
+                    found.add(f"{module}.{name}")
+                elif op.name == "STACK_GLOBAL" and len(strings) >= 2:
+                    found.add(f"{strings[-2]}.{strings[-1]}")
+                elif isinstance(arg, str) and "UNICODE" in op.name:
+                    strings.append(arg)
+        except Exception:  # noqa: BLE001 - not (or no longer) a pickle: stop scanning
+            break
+        if stream.tell() == 0:
+            break
+    return found
+
+
+def _globals_named_in(path: Path, message: str) -> set:
+    """Globals a checkpoint asks for: torch's scan (zip format), a static scan
+    of the pickles (zip members ``*.pkl`` or a legacy/plain pickle file), and
+    any ``GLOBAL x.y`` in torch's error message."""
+    found = set(_GLOBAL_IN_MESSAGE.findall(message))
+    try:
+        if zipfile.is_zipfile(path):
+            found |= set(torch.serialization.get_unsafe_globals_in_checkpoint(path))
+        else:
+            found |= _globals_in_pickle_bytes(path.read_bytes())
+    except Exception:  # noqa: BLE001 - unreadable: only the message's names remain
+        pass
+    from torch._weights_only_unpickler import _get_allowed_globals
+
+    return {_py3_name(g) for g in found if "." in g} - set(_get_allowed_globals())
+
+
+def _py3_name(qualified: str) -> str:
+    """``__builtin__.long`` -> ``builtins.int`` (protocol-2 pickles use Python 2 names)."""
+    module, _, name = qualified.rpartition(".")
+    if (module, name) in _compat_pickle.NAME_MAPPING:
+        module, name = _compat_pickle.NAME_MAPPING[(module, name)]
+    return f"{_compat_pickle.IMPORT_MAPPING.get(module, module)}.{name}"
+
+
+def _short_reason(err: BaseException) -> str:
+    """torch's error without its advice to retry with ``weights_only=False``."""
+    text = str(err)
+    m = re.search(r"WeightsUnpickler error:\s*(.*?)(?:\n\n|$)", text, re.S)
+    if m and m.group(1).strip():
+        return m.group(1).strip()
+    lines = [
+        ln.strip()
+        for ln in text.splitlines()
+        if ln.strip() and "weights_only" not in ln and "torch.load to learn more" not in ln
+    ]
+    return " ".join(lines) or type(err).__name__
