@@ -258,3 +258,55 @@ BUILDERS = {
     "wav2vec2_base_reduced": build_base,
     "wav2vec2_large_reduced": build_large,
 }
+
+
+# --------------------------------------------------------------------------- fairseq Dictionary
+
+
+def fairseq_dictionary(symbols) -> object:
+    """An object that pickles as ``fairseq.data.dictionary.Dictionary`` (its real pickled
+    state: ``symbols``, ``count``, ``indices``, special words and indices), made without
+    fairseq: a look-alike class registered under fairseq's module name only while saving
+    (see :func:`saving_fairseq_classes`)."""
+    d = _FairseqDictionary()
+    d.bos_word, d.unk_word, d.pad_word, d.eos_word = "<s>", "<unk>", "<pad>", "</s>"
+    d.symbols = ["<s>", "<pad>", "</s>", "<unk>", *symbols]
+    d.count = [1] * 4 + [100] * len(symbols)
+    d.indices = {s: i for i, s in enumerate(d.symbols)}
+    d.bos_index, d.pad_index, d.eos_index, d.unk_index, d.nspecial = 0, 1, 2, 3, 4
+    return d
+
+
+class _FairseqDictionary:
+    pass
+
+
+_FairseqDictionary.__module__ = "fairseq.data.dictionary"
+_FairseqDictionary.__qualname__ = _FairseqDictionary.__name__ = "Dictionary"
+
+
+class saving_fairseq_classes:
+    """Context manager: expose the look-alike under ``fairseq.data.dictionary`` in
+    ``sys.modules`` for ``torch.save`` and remove it afterwards."""
+
+    _NAMES = ("fairseq", "fairseq.data", "fairseq.data.dictionary")
+
+    def __enter__(self):
+        import sys
+        import types
+
+        self._saved = {n: sys.modules.get(n) for n in self._NAMES}
+        for n in self._NAMES:
+            sys.modules[n] = types.ModuleType(n)
+        sys.modules["fairseq.data.dictionary"].Dictionary = _FairseqDictionary
+        return self
+
+    def __exit__(self, *exc):
+        import sys
+
+        for n, m in self._saved.items():
+            if m is None:
+                sys.modules.pop(n, None)
+            else:
+                sys.modules[n] = m
+        return False

@@ -30,17 +30,27 @@ _BASE = "https://dl.fbaipublicfiles.com/fairseq/wav2vec/"
 _VERIFIED = "parity with transformers Wav2Vec2Model (seeded weights, fairseq layout); golden hidden states"
 
 
-def _build(ckpt, refresh=False, sha256=None, require=None, **kwargs):
-    from s3prl.util.download import resolve_checkpoint
+def build_upstream(family, ckpt, refresh=False, sha256=None, require=None, **kwargs):
+    """Resolve ``ckpt`` (path or URL) and build ``s3prl.upstream.<family>.expert.UpstreamExpert``.
 
-    from .expert import UpstreamExpert
+    Shared by the wav2vec 2.0, HuBERT and data2vec hubconfs (imports the model code lazily).
+    ``require``: ``"path"`` (``<family>_local``) or ``"url"`` (``<family>_url``) to reject the other kind.
+    """
+    import importlib
+
+    from s3prl.util.download import resolve_checkpoint
 
     is_url = str(ckpt).startswith(("http://", "https://"))
     if require == "path" and is_url:
-        raise ValueError(f"wav2vec2_local takes a local checkpoint path, got the URL {ckpt!r}: use wav2vec2_url")
+        raise ValueError(f"{family}_local takes a local checkpoint path, got the URL {ckpt!r}: use {family}_url")
     if require == "url" and not is_url:
-        raise ValueError(f"wav2vec2_url takes an http(s) URL, got {ckpt!r}: use wav2vec2_local")
-    return UpstreamExpert(resolve_checkpoint(ckpt, sha256=sha256, refresh=refresh), **kwargs)
+        raise ValueError(f"{family}_url takes an http(s) URL, got {ckpt!r}: use {family}_local")
+    expert = importlib.import_module(f"s3prl.upstream.{family}.expert")
+    return expert.UpstreamExpert(resolve_checkpoint(ckpt, sha256=sha256, refresh=refresh), **kwargs)
+
+
+def _build(ckpt, **kwargs):
+    return build_upstream("wav2vec2", ckpt, **kwargs)
 
 
 @entry(model="wav2vec 2.0 (any checkpoint)", paper=_PAPER, date="2020-06", input="wav", stride=320,
