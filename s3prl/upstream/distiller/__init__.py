@@ -1,0 +1,1 @@
+"""DistilHuBERT upstream (the original s3prl toolkit's "distiller")."""
