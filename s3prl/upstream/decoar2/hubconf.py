@@ -1,0 +1,78 @@
+"""Entries of DeCoAR 2.0 (Ling & Liu, 2020, https://arxiv.org/abs/2012.06659)."""
+
+from s3prl.util.registry import entry
+
+__all__ = ["decoar2", "decoar2_local", "decoar2_url"]
+
+DECOAR2_URL = "https://speech-representation.s3.us-west-2.amazonaws.com/checkpoint_decoar2.pt"
+_PAPER = "https://arxiv.org/abs/2012.06659"
+
+
+def _load(ckpt, refresh=False, sha256=None, **kwargs):
+    from s3prl.util.download import resolve_checkpoint
+
+    from .expert import UpstreamExpert
+
+    return UpstreamExpert(resolve_checkpoint(ckpt, sha256=sha256, refresh=refresh), **kwargs)
+
+
+@entry(
+    model="DeCoAR 2.0 (checkpoint)",
+    paper=_PAPER,
+    date="2020-12",
+    input="fbank",
+    stride=320,
+    verified="golden hidden states + transformers Wav2Vec2Encoder and kaldi-native-fbank references",
+)
+def decoar2_local(ckpt: str, attention_heads: int = 12, **kwargs):
+    """DeCoAR 2.0 from a local checkpoint (``{'model': state_dict}``).
+
+    Args:
+        ckpt: path of the checkpoint.
+        attention_heads: attention heads (12 in the release; the file does not record it).
+    """
+    return _load(ckpt, attention_heads=attention_heads, **kwargs)
+
+
+@entry(
+    model="DeCoAR 2.0 (checkpoint)",
+    paper=_PAPER,
+    date="2020-12",
+    input="fbank",
+    stride=320,
+    verified="golden hidden states (checkpoint served over local HTTP)",
+)
+def decoar2_url(ckpt: str, refresh: bool = False, attention_heads: int = 12, **kwargs):
+    """DeCoAR 2.0 from a checkpoint URL (downloaded once into the cache).
+
+    Args:
+        ckpt: http(s) URL of the checkpoint.
+        refresh: download again even if cached.
+        attention_heads: attention heads (12 in the release).
+    """
+    return _load(ckpt, refresh=refresh, attention_heads=attention_heads, **kwargs)
+
+
+@entry(
+    model="DeCoAR 2.0",
+    paper=_PAPER,
+    date="2020-12",
+    input="fbank",
+    stride=320,
+    layers=13,
+    hidden_size=768,
+    data="LibriSpeech 960 h",
+    ckpt=DECOAR2_URL,
+    verified="architecture checked with a seeded checkpoint in the released layout",
+)
+def decoar2(ckpt: str = DECOAR2_URL, refresh: bool = False, **kwargs):
+    """DeCoAR 2.0 (Ling & Liu, 2020), pre-trained on LibriSpeech 960 h.
+
+    Official checkpoint of awslabs/speech-representations. Input: 80-bin
+    hamming Kaldi fbank with per-utterance CMVN, every second frame (20 ms
+    frames, stride 320 samples, as the original s3prl expert). Model: linear
+    projection, convolutional position embedding, 12 post-LN transformer
+    layers (768, 12 heads). 13 hidden states of 768 (input of each layer,
+    encoder output).
+    """
+    return _load(ckpt, refresh=refresh, **kwargs)
