@@ -168,7 +168,9 @@ def fbank_options(audio: Mapping[str, Any], family: str) -> dict:
     pre-emphasis 0.97, DC offset removal, snip edges, power spectrum, 20 Hz to
     Nyquist), then, if ``cmvn`` (default True), per-utterance mean and
     variance normalisation ``(x - mean) / (1e-10 + std)`` with the unbiased
-    standard deviation over the utterance's frames.
+    standard deviation over the utterance's frames. (One difference: a wav
+    with a single frame gets zeros here, where the original's unbiased std of
+    one frame is NaN.)
 
     Returns:
         dict with ``num_mel_bins``, ``frame_length_ms``, ``frame_shift_ms``,
