@@ -1,0 +1,1 @@
+"""Mockingjay upstream (shared by TERA and Audio ALBERT): see :mod:`.expert`."""

@@ -1,0 +1,263 @@
+"""Mockingjay / TERA / Audio ALBERT upstream (one implementation, three families).
+
+Papers:
+
+* Mockingjay: Liu et al., "Mockingjay: Unsupervised Speech Representation
+  Learning with Deep Bidirectional Transformer Encoders", ICASSP 2020,
+  https://arxiv.org/abs/1910.12638
+* TERA: Liu, Li, Lee, "TERA: Self-Supervised Learning of Transformer Encoder
+  Representation for Speech", IEEE/ACM TASLP 2021, https://arxiv.org/abs/2007.06028
+* Audio ALBERT: Chi et al., "Audio ALBERT: A Lite BERT for Self-supervised
+  Learning of Audio Representation", SLT 2021, https://arxiv.org/abs/2005.08575
+
+Checkpoints: the original toolkit's ``states-<step>.ckpt`` files (layouts in
+:mod:`s3prl.upstream.mockingjay.layout`); the architecture in
+:mod:`s3prl.upstream.mockingjay.transformer`.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from s3prl.upstream.interface import UpstreamBase
+
+from .layout import ParsedCheckpoint, read_checkpoint
+from .transformer import TransformerConfig, TransformerEncoderModel
+
+__all__ = ["UpstreamExpert", "split_into_chunks"]
+
+
+def split_into_chunks(num_frames: int, max_len: int) -> list[tuple[int, int]]:
+    """The original's chunking of a long sequence, for one sequence.
+
+    The original toolkit (``TransformerBuilder._forward`` in s3prl
+    ``s3prl/upstream/mockingjay/builder.py``) runs sequences longer than the
+    trained ``task.sequence_length`` as ``torch.chunk(x, ceil(T / max_len),
+    dim=1)``: pieces of ``ceil(T / ceil(T / max_len))`` frames (the last one
+    shorter), each encoded independently (positions restart at 0), and
+    concatenates the outputs.
+
+    Args:
+        num_frames: frames of the sequence (>= 1).
+        max_len: trained maximum length; ``<= 0`` means no limit.
+
+    Returns:
+        ``[(start, length), ...]`` covering ``range(num_frames)`` in order.
+    """
+    if max_len <= 0 or num_frames <= max_len:
+        return [(0, num_frames)]
+    size = math.ceil(num_frames / math.ceil(num_frames / max_len))
+    return [(s, min(size, num_frames - s)) for s in range(0, num_frames, size)]
+
+
+class UpstreamExpert(UpstreamBase):
+    """Mockingjay, TERA or Audio ALBERT from a released checkpoint.
+
+    Args:
+        ckpt: local ``states-<step>.ckpt`` file in a released layout (see
+            :mod:`s3prl.upstream.mockingjay.layout`).
+        family: name used in messages ("mockingjay", "tera", "audio_albert").
+
+    Input features are computed from the waveform with the settings that the
+    checkpoint's own ``audio`` config records, through
+    :class:`s3prl.upstream.baseline.features.FeatureExtractor`:
+
+    * the ``input`` schema (all released log-mel models): each wav is first
+      scaled to ``target_level`` dB (``wav * 10^(level/20) / (rms + 1e-10)``,
+      rms over the wav's own samples), then log mel (80 bins) of a centred
+      400-point STFT every 160 samples (``1 + samples // 160`` frames,
+      at least 201 samples), deltas and per-utterance CMVN as configured;
+    * the ``kaldi`` schema (``tera_fbankBase_*``): Kaldi fbank with deltas and
+      per-utterance CMVN (240 dims; ``1 + (samples - 400) // 160`` frames, at
+      least 400 samples); no level scaling, as in the original.
+
+    Hidden states: ``num_hidden_layers + 1`` tensors ``(batch, frames,
+    hidden_size)`` in the original's order: the input projection's output
+    (feature projection + position encoding + LayerNorm), then the output of
+    each transformer layer (pre-LN models: each through its
+    ``encoder.LayerNorm.<k>``). ``downsample_rate`` is the feature hop (160
+    samples = 10 ms).
+
+    Long inputs: like the original, a wav with more frames than the trained
+    maximum ``task.sequence_length`` (1500 for the Base models, 500 for the
+    Large one; 0 = no limit) is cut into ``ceil(T / max)`` equal chunks
+    (``torch.chunk`` sizes, see :func:`split_into_chunks`) that are encoded
+    independently (positions restart at 0 in each chunk, no attention across
+    chunks) and concatenated. Unlike the original, which chunks the padded
+    batch by its longest wav, the chunks are cut from each wav's own frames, so
+    a wav gives the same result alone and in any batch.
+
+    Padding: features, CMVN statistics, positions and attention use only each
+    wav's own samples / frames (the original computes the STFT of the padded
+    batch and so changes a short wav's last frames; its attention mask is
+    additive -10000). Dropout is never applied.
+
+    Raises:
+        ValueError: unknown layout, unexpected/missing top-level or weight keys
+            (named), a config without feature settings (checkpoints trained on
+            pre-extracted features), feature dim not matching the weights,
+            unsupported options (frame stacking ``downsample_rate > 1`` of the
+            2019 code base).
+    """
+
+    def __init__(self, ckpt: str | Path, family: str = "mockingjay"):
+        super().__init__()
+        from s3prl.upstream.baseline.features import FeatureExtractor
+
+        parsed = read_checkpoint(ckpt)
+        self.family = family
+        self.layout = parsed.layout
+        cfg = parsed.config
+        where = f"{parsed.path}: 'transformer' config"
+        self.config = TransformerConfig.from_dict(cfg["transformer"], where)
+        audio, self.max_input_length = self._audio_and_max_len(parsed)
+        self.target_level = None
+        if "kaldi" not in audio:
+            if "target_level" not in audio:
+                raise ValueError(
+                    f"{parsed.path}: the audio config has no 'target_level' (the dB level every "
+                    "wav is scaled to before the STFT features)"
+                )
+            self.target_level = float(audio["target_level"])
+        try:
+            self.features = FeatureExtractor(audio, ignore_keys=("target_level",))
+        except ValueError as err:
+            raise ValueError(f"{parsed.path}: bad audio (feature) config: {err}") from None
+        self.downsample_rate = int(self.features.downsample_rate)
+        self.receptive_field = int(self.features.receptive_field)
+        self.hidden_sizes = [self.config.hidden_size] * (self.config.num_hidden_layers + 1)
+
+        self.model = TransformerEncoderModel(self.config, self.features.output_dim)
+        self._load_weights(parsed)
+        self.eval()
+
+    # ------------------------------------------------------------------ #
+    def _audio_and_max_len(self, parsed: ParsedCheckpoint) -> tuple[dict, int]:
+        cfg = parsed.config
+        if parsed.layout == "settings":
+            tcfg = cfg["transformer"]
+            dr = int(tcfg.get("downsample_rate", 1))
+            if dr != 1:
+                raise ValueError(
+                    f"{parsed.path}: a 2019-2020 checkpoint with frame stacking "
+                    f"(transformer.downsample_rate={dr}) is not supported; the toolkit itself "
+                    "stopped reading this layout in 2021"
+                )
+            audio = cfg.get("online")
+            max_len = int(tcfg.get("max_input_length", 0))
+        else:
+            audio = cfg.get("audio")
+            task = cfg.get("task")
+            if not isinstance(task, dict) or "sequence_length" not in task:
+                raise ValueError(
+                    f"{parsed.path}: the upstream config lacks 'task.sequence_length' "
+                    "(the trained maximum input length)"
+                )
+            max_len = int(task["sequence_length"])
+        if not isinstance(audio, dict):
+            raise ValueError(
+                f"{parsed.path}: the checkpoint records no on-the-fly feature settings "
+                f"('audio'{' / online' if parsed.layout == 'settings' else ''} section): it "
+                "was trained on pre-extracted features that cannot be computed from a "
+                "waveform (the original toolkit's wav wrapper refuses it as well)"
+            )
+        audio = dict(audio)
+        kaldi = audio.get("kaldi")
+        if isinstance(kaldi, dict):
+            # The released pre-training configs list the options of every Kaldi
+            # feature type (spectrogram, fbank, mfcc); the original reads only
+            # ``kaldi[feat_type]`` (default fbank), so the others are dropped.
+            feat_type = kaldi.get("feat_type", "fbank")
+            audio["kaldi"] = {
+                k: v
+                for k, v in kaldi.items()
+                if k in ("feat_type", feat_type)
+                or k not in ("spectrogram", "fbank", "mfcc")
+            }
+        return audio, max_len
+
+    def _load_weights(self, parsed: ParsedCheckpoint) -> None:
+        state = dict(parsed.state_dict)
+        expected = self.model.expected_keys()
+        aliases = self.model.alias_keys()
+        missing = [k for k in expected + list(aliases) if k not in state]
+        unexpected = [k for k in state if k not in set(expected) | set(aliases)]
+        if missing or unexpected:
+            raise ValueError(
+                f"{parsed.path}: 'Transformer' weights do not match the config "
+                f"({self.config.num_hidden_layers} layers, hidden {self.config.hidden_size}, "
+                f"share_layer={self.config.share_layer}, pre_layer_norm="
+                f"{self.config.pre_layer_norm}): missing key(s) {missing}, "
+                f"unexpected key(s) {unexpected}"
+            )
+        for alias, canonical in aliases.items():
+            if not torch.equal(state[alias], state[canonical]):
+                raise ValueError(f"{parsed.path}: {alias!r} differs from {canonical!r}")
+            del state[alias]
+        w = state["input_representations.spec_transform.weight"]
+        if w.dim() != 2 or w.shape[1] != self.features.output_dim:
+            raise ValueError(
+                f"{parsed.path}: input_representations.spec_transform.weight has shape "
+                f"{tuple(w.shape)} but the checkpoint's audio config gives "
+                f"{self.features.output_dim}-dim features"
+            )
+        if self.config.share_layer:
+            # Audio ALBERT: the saved state lists the one shared layer under
+            # every index; all copies must be identical.
+            first = "encoder.layer.0."
+            for i in range(1, self.config.num_hidden_layers):
+                pre = f"encoder.layer.{i}."
+                for key in [k for k in state if k.startswith(pre)]:
+                    ref = first + key[len(pre):]
+                    if not torch.equal(state[key], state[ref]):
+                        raise ValueError(
+                            f"{parsed.path}: share_layer is set but {key!r} differs from {ref!r}"
+                        )
+        own = self.model.state_dict()
+        for key, value in state.items():
+            if own[key].shape != value.shape:
+                raise ValueError(
+                    f"{parsed.path}: {key!r} has shape {tuple(value.shape)}, "
+                    f"expected {tuple(own[key].shape)}"
+                )
+        self.model.load_state_dict(state, strict=True)
+
+    # ------------------------------------------------------------------ #
+    def _scale_to_level(self, wavs: Tensor, wavs_len: Tensor) -> Tensor:
+        """The original's per-wav dB normalisation, over each wav's own samples."""
+        mask = torch.arange(wavs.size(1), device=wavs.device)[None, :] < wavs_len[:, None]
+        power = (wavs.pow(2) * mask).sum(dim=1) / wavs_len.to(wavs.dtype)
+        scale = (10.0 ** (self.target_level / 20.0)) / (power.sqrt() + 1e-10)
+        return wavs * scale[:, None]
+
+    def forward_padded(self, wavs: Tensor, wavs_len: Tensor) -> tuple[list[Tensor], Tensor]:
+        """``wavs`` ``(batch, samples)``, ``wavs_len`` ``(batch,)`` ->
+        ``num_hidden_layers + 1`` tensors ``(batch, frames, hidden_size)`` and
+        ``(batch,)`` frames."""
+        if self.target_level is not None:
+            wavs = self._scale_to_level(wavs, wavs_len)
+        feats, frames_len = self.features(wavs, wavs_len)
+        lens = frames_len.tolist()
+        segments = [
+            (i, start, n)
+            for i, total in enumerate(lens)
+            for start, n in split_into_chunks(total, self.max_input_length)
+        ]
+        if len(segments) == len(lens):
+            states = self.model(feats, frames_len)
+            return states, frames_len
+        seg_max = max(n for _, _, n in segments)
+        packed = feats.new_zeros((len(segments), seg_max, feats.size(2)))
+        for j, (i, start, n) in enumerate(segments):
+            packed[j, :n] = feats[i, start : start + n]
+        seg_len = torch.tensor([n for _, _, n in segments], device=feats.device)
+        seg_states = self.model(packed, seg_len)
+        out = [h.new_zeros((len(lens), feats.size(1), h.size(2))) for h in seg_states]
+        for j, (i, start, n) in enumerate(segments):
+            for o, h in zip(out, seg_states):
+                o[i, start : start + n] = h[j, :n]
+        return out, frames_len

@@ -1,0 +1,1 @@
+"""TERA upstream: the Mockingjay transformer implementation, see :mod:`s3prl.upstream.mockingjay`."""
