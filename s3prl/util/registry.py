@@ -64,9 +64,25 @@ class EntryInfo:
             ("paper", self.paper),
             ("published", self.date),
             ("input", self.input),
-            ("stride", f"{self.stride} samples ({self.stride / 16:g} ms)" if self.stride else ""),
-            ("hidden states", self.layers),
-            ("hidden size", self.hidden_size),
+            # checkpoint-dependent entries (*_local, *_url, *_custom) still state each fact
+            (
+                "stride",
+                f"{self.stride} samples ({self.stride / 16:g} ms)"
+                if self.stride
+                else "set by the checkpoint/options (model.downsample_rate)",
+            ),
+            (
+                "hidden states",
+                self.layers
+                if self.layers is not None
+                else "set by the checkpoint/options (len(model.hidden_sizes))",
+            ),
+            (
+                "hidden size",
+                self.hidden_size
+                if self.hidden_size is not None
+                else "set by the checkpoint/options (model.hidden_sizes[-1])",
+            ),
             ("pre-training data", self.data),
             ("checkpoint", self.ckpt),
             ("sha256", self.sha256),
