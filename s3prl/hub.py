@@ -5,19 +5,27 @@ upstream folder (each hubconf lists its entries in ``__all__``), so::
 
     import s3prl.hub as hub
     model = hub.hubert_base()            # or hub.load("hubert_base")
-    hub.options()                        # sorted entry names, wildcards allowed
+    hub.options()                        # sorted entry names
+    hub.options("wavlm*")                # shell-style wildcards
+    print(hub.help("hubert_base"))       # paper, checkpoint, stride, hidden size, layers
 
-Importing it is cheap: hubconf files import their model code lazily, inside
-the entry functions.
+Only the names in a hubconf's ``__all__`` become entries: helpers a hubconf
+imports (``Path``, ``FileLock``, converters) never leak in, and names starting
+with ``_`` are refused.
 
-Verbs (not entries): :func:`options`, :func:`help`, :func:`load`,
-:func:`get_dir`, :func:`set_dir`, :func:`download_url_to_file`,
-:func:`load_state_dict_from_url`.
+Importing it is cheap (no torch, no model code): hubconf files import only
+:mod:`s3prl.util.registry` and the standard library at module level and
+import their ``expert`` inside the entry functions; the download helpers
+import ``requests``/``filelock``/``tqdm`` only when they download.
+
+Verbs (not entries; neither :func:`options` nor ``torch.hub.list`` shows
+them): :func:`options`, :func:`help`, :func:`load`, :func:`get_dir`,
+:func:`set_dir`, :func:`download_url_to_file`, :func:`load_state_dict_from_url`.
 """
 
 from __future__ import annotations
 
-import builtins as _builtins
+import difflib as _difflib
 import fnmatch as _fnmatch
 import importlib as _importlib
 from pathlib import Path as _Path
@@ -29,60 +37,107 @@ from s3prl.util.download import (  # noqa: F401 - re-exported hub verbs
     set_dir,
 )
 
+VERBS = (
+    "options",
+    "help",
+    "load",
+    "get_dir",
+    "set_dir",
+    "download_url_to_file",
+    "load_state_dict_from_url",
+)
+
 _UPSTREAM_DIR = _Path(__file__).resolve().parent / "upstream"
-_ENTRIES: dict[str, object] = {}
+_ENTRIES: dict = {}
 
 
-def _star_import_all() -> None:
-    """``from s3prl.upstream.<name>.hubconf import *`` for every upstream folder."""
-    for folder in sorted(p for p in _UPSTREAM_DIR.iterdir() if (p / "hubconf.py").is_file()):
-        module = _importlib.import_module(f"s3prl.upstream.{folder.name}.hubconf")
+def _discover(upstream_dir: _Path, package: str) -> dict:
+    """``{name: entry}`` from ``<package>.<folder>.hubconf.__all__`` for every
+    ``<upstream_dir>/<folder>/hubconf.py`` (folders in sorted order).
+
+    Raises:
+        ImportError: a hubconf has no ``__all__``, lists a private (``_``) or
+            non-callable name, a verb's name, or a name another hubconf already
+            defines (the message names the module and the name).
+    """
+    entries: dict = {}
+    folders = sorted(p for p in upstream_dir.iterdir() if (p / "hubconf.py").is_file())
+    for folder in folders:
+        module = _importlib.import_module(f"{package}.{folder.name}.hubconf")
         names = getattr(module, "__all__", None)
         if names is None:
             raise ImportError(f"{module.__name__} must define __all__ (its entry names)")
         for name in names:
+            where = f"{module.__name__}.__all__"
+            if not isinstance(name, str) or not name.isidentifier():
+                raise ImportError(f"{where} lists {name!r}, which is not a valid entry name")
             if name.startswith("_"):
-                raise ImportError(f"{module.__name__}.__all__ lists private name {name!r}")
-            if name in _ENTRIES:
-                raise ImportError(f"entry {name!r} is defined twice (again in {module.__name__})")
+                raise ImportError(f"{where} lists private name {name!r}")
+            if name in VERBS:
+                raise ImportError(f"{where} lists {name!r}, which is a hub verb")
+            if name in entries:
+                raise ImportError(
+                    f"entry {name!r} is defined twice: in {entries[name].__module__} "
+                    f"and {module.__name__}"
+                )
+            if not hasattr(module, name):
+                raise ImportError(f"{where} lists {name!r}, which the module does not define")
             fn = getattr(module, name)
-            if not callable(fn):
-                raise ImportError(f"{module.__name__}.{name} is in __all__ but not callable")
-            _ENTRIES[name] = fn
-            globals()[name] = fn
+            if not callable(fn) or isinstance(fn, type):
+                raise ImportError(f"{where} lists {name!r}, which is not an entry function")
+            entries[name] = fn
+    return entries
 
 
-_star_import_all()
+_ENTRIES.update(_discover(_UPSTREAM_DIR, "s3prl.upstream"))
+globals().update(_ENTRIES)
 
 
-def options(pattern: str = "*") -> list[str]:
-    """Sorted names of the upstream entries, filtered by a shell-style wildcard.
+def options(pattern: str = "*") -> list:
+    """Sorted names of the upstream entries matching a shell-style wildcard.
 
-    Example: ``options("wavlm*")``.
+    Example: ``options("wavlm*")``, ``options("*_local")``, ``options("?pc")``.
+    The hub verbs are never listed.
     """
+    if not isinstance(pattern, str):
+        raise TypeError(f"options(pattern): pattern must be a str, got {type(pattern).__name__}")
     return sorted(n for n in _ENTRIES if _fnmatch.fnmatchcase(n, pattern))
 
 
 def _entry(name: str):
+    if not isinstance(name, str):
+        raise TypeError(f"entry name must be a str, got {type(name).__name__}")
     if name not in _ENTRIES:
-        close = [n for n in _ENTRIES if name.lower().replace("-", "_") in n][:5]
-        hint = f"; did you mean {', '.join(close)}?" if close else ""
-        raise ValueError(f"unknown upstream entry {name!r}{hint} (see s3prl.hub.options())")
+        key = name.lower().replace("-", "_")
+        close = _difflib.get_close_matches(key, list(_ENTRIES), n=5, cutoff=0.6)
+        close += [n for n in sorted(_ENTRIES) if key and key in n and n not in close][: 5 - len(close)]
+        hint = f"; close names: {', '.join(close)}" if close else ""
+        raise ValueError(
+            f"unknown upstream entry {name!r}{hint} (s3prl.hub.options() lists all "
+            f"{len(_ENTRIES)} entries)"
+        )
     return _ENTRIES[name]
 
 
 def help(name: str) -> str:  # noqa: A001 - mirrors torch.hub.help
-    """The docstring of entry ``name`` (what ``torch.hub.help`` prints)."""
+    """The docstring of entry ``name`` (what ``torch.hub.help`` prints): what it
+    is, paper, checkpoint source, stride, hidden size, number of hidden states.
+
+    Raises:
+        ValueError: ``name`` is not an entry (the message lists close names).
+    """
     return _entry(name).__doc__ or ""
 
 
 def load(name: str, **kwargs):
-    """Build upstream ``name``: ``load("hubert_base", refresh=True)``.
+    """Build upstream ``name`` with the entry's options:
+    ``load("hubert_base", refresh=True)``, ``load("hubert_local", ckpt=path)``.
+
+    Returns:
+        The upstream model (an ``nn.Module``; see
+        :class:`s3prl.upstream.interface.UpstreamBase`).
 
     Raises:
-        ValueError: ``name`` is not an entry.
+        ValueError: ``name`` is not an entry (the message lists close names).
     """
     return _entry(name)(**kwargs)
-
-
-del _builtins
