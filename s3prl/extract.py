@@ -72,6 +72,7 @@ __all__ = [
     "plan_batches",
     "extract_files",
     "extract_sample_speech",
+    "forward_chunked",
     "write_atomic",
 ]
 
@@ -408,6 +409,8 @@ def extract_files(
     manifest: bool = True,
     rank: int = 0,
     world_size: int = 1,
+    chunk_seconds: float | None = None,
+    chunk_overlap: float = 2.0,
 ) -> Report:
     """Extract the hidden states of ``jobs`` with ``model``, one output file per utterance.
 
@@ -433,6 +436,10 @@ def extract_files(
             batches ``rank, rank + world_size, ...``, so each utterance is computed in
             the same batch as in a single-process run. Skipped and unplannable files are
             counted by rank 0 only.
+        chunk_seconds: files longer than 1.5 times this run in chunks of this many seconds
+            (see :func:`forward_chunked`), stitched so that frame k still starts at sample
+            ``k * downsample_rate``; ``None``: whole files.
+        chunk_overlap: seconds of context added on each side of a chunk.
 
     Returns:
         A :class:`Report` (this rank's share).
@@ -483,7 +490,14 @@ def extract_files(
             continue
         todo.append(job)
         durations.append(seconds)
-    batches = plan_batches(durations, max_batch_seconds) if todo else []
+    if chunk_seconds is not None:
+        _chunk_geometry(model, chunk_seconds, chunk_overlap)  # validate early
+        long = {i for i, d in enumerate(durations) if d > 1.5 * chunk_seconds}
+    else:
+        long = set()
+    short = [i for i in range(len(todo)) if i not in long]
+    batches = [[short[j] for j in b] for b in plan_batches([durations[i] for i in short], max_batch_seconds)]
+    batches += [[i] for i in sorted(long, key=lambda i: (-durations[i], i))]  # one file each
     batches = batches[rank::world_size]
 
     from tqdm import tqdm
@@ -519,7 +533,12 @@ def extract_files(
                     _fail(report, todo[i], _too_short(wav.numel(), receptive_field), log)
                 else:
                     ok.append((i, wav))
-            for i, hidden, frames in _forward(model, ok, keep, device, report, todo, log):
+            if len(ok) == 1 and ok[0][0] in long:
+                results = _forward_long(model, ok[0], keep, device, report, todo, log,
+                                        chunk_seconds, chunk_overlap, max_batch_seconds)
+            else:
+                results = _forward(model, ok, keep, device, report, todo, log)
+            for i, hidden, frames in results:
                 job = todo[i]
                 hidden = [h.half() if fp16 else h for h in hidden]
                 record = {
@@ -592,6 +611,101 @@ def _forward(model, items, keep, device, report, todo, log) -> Iterator[tuple[in
         for row, (i, _) in enumerate(group):
             n = int(lens[row])
             yield i, [hs[k][row, :n].float().cpu().clone() for k in keep], n
+
+
+def _chunk_geometry(model, chunk_seconds: float, overlap_seconds: float) -> tuple[int, int]:
+    """``(core, context)`` in samples, both multiples of the stride.
+
+    Raises:
+        ValueError: the chunk is shorter than the receptive field or the overlap is negative.
+    """
+    stride = int(model.downsample_rate)
+    rf = int(getattr(model, "receptive_field", 1))
+    core = int(chunk_seconds * SAMPLE_RATE) // stride * stride
+    if core < max(rf, stride):
+        raise ValueError(
+            f"--chunk-seconds {chunk_seconds} is shorter than the upstream's receptive field "
+            f"({rf} samples, {rf / SAMPLE_RATE:.3f} s)"
+        )
+    if overlap_seconds < 0:
+        raise ValueError(f"--chunk-overlap must be >= 0, got {overlap_seconds}")
+    context = math.ceil(overlap_seconds * SAMPLE_RATE / stride) * stride
+    # frames near a chunk's right edge need rf - stride samples past it
+    context = max(context, math.ceil(max(rf - stride, 0) / stride) * stride)
+    return core, context
+
+
+def forward_chunked(
+    model, wav, layers: Sequence[int], device, chunk_seconds: float, overlap_seconds: float = 2.0,
+    max_batch_seconds: float = 60.0,
+) -> tuple[list, int]:
+    """Hidden states of one long wav, computed in overlapping chunks and stitched.
+
+    The wav is cut into cores of ``chunk_seconds`` (a multiple of the stride; the last core
+    takes the remainder, up to 1.5 chunks); each core runs with ``overlap_seconds`` of
+    context on both sides (at least the receptive field), several chunks per forward pass
+    within ``max_batch_seconds``. From a chunk starting at sample ``a``, frame ``j`` is global
+    frame ``a / stride + j``; each core keeps its own frames, so frame ``k`` of the result
+    starts at sample ``k * downsample_rate`` and the frame count equals a whole-file pass for
+    frame rules of the form ``floor((samples - field) / stride) + 1``. Models whose frames see
+    more than the context (self-attention over the whole input, per-utterance normalisation
+    or CMVN) give an approximation of the whole-file result; upstreams with a finite
+    receptive field inside the context give the same frames.
+
+    Args:
+        model: an upstream on ``device``.
+        wav: 1-D float tensor (16 kHz) of ``T`` samples.
+        layers: non-negative hidden-state indices to keep.
+
+    Returns:
+        ``(hidden_states, frames)``: a list of ``(frames, dim)`` cpu float32 tensors.
+
+    Raises:
+        ValueError: bad chunk settings, or a chunk gave fewer frames than its core needs.
+    """
+    import torch
+
+    stride = int(model.downsample_rate)
+    core, context = _chunk_geometry(model, chunk_seconds, overlap_seconds)
+    total = wav.numel()
+    windows = []  # (a, b, s, e): chunk [a, b) samples, core [s, e)
+    s = 0
+    while s < total:
+        e = s + core
+        if total - e < core // 2:
+            e = total
+        windows.append((max(0, s - context), min(total, e + context), s, e))
+        s = e
+    per_batch = max(1, int(max_batch_seconds * SAMPLE_RATE // (core + 2 * context)))
+    pieces: list[list] = [[] for _ in layers]
+    frames = 0
+    for start in range(0, len(windows), per_batch):
+        group = windows[start: start + per_batch]
+        with torch.inference_mode():
+            out = model([wav[a:b].to(device) for a, b, _, _ in group])
+        lens = out["hidden_states_len"].tolist()
+        for row, (a, b, s, e) in enumerate(group):
+            first = (s - a) // stride
+            last = lens[row] if e == total else (e - a) // stride
+            if last > lens[row] or first > last or a // stride + first != frames:
+                raise ValueError(
+                    f"chunk [{a}, {b}) samples gave {lens[row]} frames, fewer than its core "
+                    f"[{s}, {e}) needs: raise --chunk-overlap"
+                )
+            for k, layer in enumerate(layers):
+                pieces[k].append(out["hidden_states"][layer][row, first:last].float().cpu())
+            frames += last - first
+    return [torch.cat(p) for p in pieces], frames
+
+
+def _forward_long(model, item, keep, device, report, todo, log, chunk_seconds, overlap, max_batch_seconds):
+    i, wav = item
+    try:
+        hidden, frames = forward_chunked(model, wav, keep, device, chunk_seconds, overlap, max_batch_seconds)
+    except (ValueError, TypeError, RuntimeError) as err:
+        _fail(report, todo[i], f"upstream error: {err}", log)
+        return
+    yield i, hidden, frames
 
 
 def write_manifest(out_dir: Path, jobs: Sequence[Job], records: Sequence[dict], fmt: str) -> Path:
@@ -704,6 +818,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--max-batch-seconds", type=float, default=60.0,
                    help="padded audio seconds per forward pass (default 60)")
+    p.add_argument("--chunk-seconds", type=float,
+                   help="run files longer than 1.5x this in chunks of this many seconds (long recordings)")
+    p.add_argument("--chunk-overlap", type=float, default=2.0,
+                   help="seconds of context on each side of a chunk (default 2)")
     p.add_argument("--format", choices=sorted(FORMATS), default="pt", help="output format (default pt)")
     p.add_argument("--fp16", action="store_true", help="store float16 instead of float32")
     p.add_argument("--overwrite", action="store_true", help="recompute existing outputs")
@@ -846,6 +964,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 max_batch_seconds=args.max_batch_seconds, fmt=args.format, fp16=args.fp16,
                 overwrite=args.overwrite, num_workers=args.num_workers, progress=not args.quiet,
                 manifest=not dist.active, rank=dist.rank, world_size=dist.world_size,
+                chunk_seconds=args.chunk_seconds, chunk_overlap=args.chunk_overlap,
             )
             if dist.active:
                 part = {

@@ -321,3 +321,28 @@ def test_torchrun_two_ranks_equal_single_process(corpus, tmp_path):
     assert {p: p.stat().st_mtime_ns for p in kept} == kept
     assert outputs(multi_dir) == outputs(tmp_path / "single")
     assert (multi_dir / "manifest.jsonl").read_text() == (tmp_path / "single" / "manifest.jsonl").read_text()
+
+
+def test_chunked_long_file_equals_whole_file(tmp_path, capsys):
+    """--chunk-seconds: frame k still starts at sample k * stride; with a receptive field inside
+    the overlap (the example upstream) the stitched frames equal a whole-file pass."""
+    gen = torch.Generator().manual_seed(0)
+    wav = (torch.randn(16000 * 20 + 1234, generator=gen) * 0.1).clamp(-1, 1)
+    (tmp_path / "in").mkdir()
+    sf.write(tmp_path / "in" / "long.wav", wav.numpy(), 16000, subtype="FLOAT")
+    whole, chunked = tmp_path / "whole", tmp_path / "chunked"
+    assert run(["example", whole, "--wav-dir", tmp_path / "in"], capsys)[0] == 0
+    rc, out, err = run(["example", chunked, "--wav-dir", tmp_path / "in", "--chunk-seconds", "3",
+                        "--chunk-overlap", "0.05", "--max-batch-seconds", "7"], capsys)
+    assert rc == 0, err
+    a = torch.load(whole / "long.pt", weights_only=True)["hidden_states"]
+    b = torch.load(chunked / "long.pt", weights_only=True)["hidden_states"]
+    assert a[0].shape[0] == example_frames(wav.numel())
+    for x, y in zip(a, b):
+        assert x.shape == y.shape and (x - y).abs().max().item() <= 1e-5
+
+    model = hub.example().eval()
+    hs, frames = ex.forward_chunked(model, wav, [2], "cpu", chunk_seconds=1.0, overlap_seconds=0.0)
+    assert frames == example_frames(wav.numel()) and (hs[0] - a[2]).abs().max().item() <= 1e-5
+    with pytest.raises(ValueError, match="shorter than the upstream's receptive field"):
+        ex.forward_chunked(model, wav, [0], "cpu", chunk_seconds=0.01)
