@@ -32,7 +32,11 @@ Audio is decoded with ``soundfile``, mixed down to mono and resampled to 16 kHz 
 into batches of at most ``--max-batch-seconds`` of *padded* audio (batch size times the
 longest file), so one long file never shares a batch that would not fit; a file longer
 than the limit runs alone. Decoding of the next batch overlaps with the forward pass of
-the current one (``--num-workers`` threads).
+the current one (``--num-workers`` threads). ``--chunk-seconds`` runs long recordings in
+overlapping chunks (:func:`forward_chunked`).
+
+Under ``torchrun --nproc_per_node N`` every rank plans the same batches and runs every N-th
+one; rank 0 merges the manifest and prints the summary (see :func:`main`).
 
 Resumable: outputs that already exist are skipped (``--overwrite`` recomputes them); each
 output is written to a temporary name in its own folder and renamed with
