@@ -13,6 +13,7 @@ import multiprocessing as mp
 import os
 import random
 import socket
+import time
 from pathlib import Path
 
 import pytest
@@ -169,6 +170,50 @@ def test_dropped_connection_without_range_support_restarts_cleanly(served):
         assert server.requests["/models/ckpt.pt"] == 2
         assert server.status[("/models/ckpt.pt", 200)] == 2  # Range ignored: full body again
         assert server.bytes_sent["/models/ckpt.pt"] == half + len(data)
+
+
+def test_failed_download_keeps_only_the_partial_and_the_next_call_resumes(served, monkeypatch):
+    root, data = served
+    monkeypatch.setenv("S3PRL_DOWNLOAD_RETRIES", "0")
+    half = len(data) // 2
+    with serve_directory(root, drop_after=half) as server:
+        url = server.url + "models/ckpt.pt"
+        dst = cache_path_for_url(url)
+        with pytest.raises(DownloadError, match="connection"):
+            resolve_checkpoint(url, sha256=_sha(data))
+        assert not dst.exists()  # never a partial file at the final path
+        partial = Path(str(dst) + ".partial")
+        kept = partial.stat().st_size
+        assert 0 < kept <= half and partial.read_bytes() == data[:kept]
+        assert resolve_checkpoint(url, sha256=_sha(data)).read_bytes() == data
+        assert server.ranges[-1] == ("/models/ckpt.pt", f"bytes={kept}-")
+    assert _leftovers(dst) == []
+
+
+def _download_forever(url: str) -> None:
+    from s3prl.util.download import resolve_checkpoint as resolve
+
+    resolve(url, progress=False)
+
+
+def test_killed_download_leaves_no_file_and_no_stale_lock(served):
+    root, data = served
+    with serve_directory(root, chunk_delay=0.05) as server:  # about 1.7 s per transfer
+        url = server.url + "models/ckpt.pt"
+        proc = mp.get_context("spawn").Process(target=_download_forever, args=(url,))
+        proc.start()
+        deadline = time.monotonic() + 60
+        while server.bytes_sent["/models/ckpt.pt"] < 256 * 1024 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        proc.kill()  # SIGKILL mid-transfer: no clean-up code runs
+        proc.join(timeout=30)
+        assert server.bytes_sent["/models/ckpt.pt"] < len(data)
+        dst = cache_path_for_url(url)
+        assert not dst.exists()
+        server.chunk_delay = 0.0
+        # the lock died with the process; the download completes (resuming what reached the disk)
+        assert resolve_checkpoint(url, sha256=_sha(data)).read_bytes() == data
+    assert _leftovers(dst) == []
 
 
 def test_stale_partial_with_wrong_bytes_is_redone_when_hash_known(served):

@@ -399,7 +399,7 @@ def resolve_checkpoint(
     dst = cache_path_for_url(url)
     if dst.is_file() and not refresh:
         return dst  # cache hit: no network, no lock
-    from filelock import FileLock
+    from filelock import FileLock, Timeout
 
     try:
         dst.parent.mkdir(parents=True, exist_ok=True)
@@ -408,7 +408,7 @@ def resolve_checkpoint(
     lock = FileLock(str(dst) + ".lock")
     try:
         lock.acquire(timeout=0)
-    except Exception:  # noqa: BLE001 - filelock.Timeout: another process holds it
+    except Timeout:  # another process is downloading it: wait for it
         print(f"s3prl: waiting for another process downloading {url}", file=sys.stderr)
         lock.acquire()
     try:
