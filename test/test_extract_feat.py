@@ -346,3 +346,15 @@ def test_chunked_long_file_equals_whole_file(tmp_path, capsys):
     assert frames == example_frames(wav.numel()) and (hs[0] - a[2]).abs().max().item() <= 1e-5
     with pytest.raises(ValueError, match="shorter than the upstream's receptive field"):
         ex.forward_chunked(model, wav, [0], "cpu", chunk_seconds=0.01)
+
+
+def test_bad_wav_in_a_batch_fails_alone(tmp_path, capsys):
+    """A file the upstream rejects (NaN samples) is reported; its batch-mates are still written."""
+    (tmp_path / "in").mkdir()
+    shutil.copy(LIBRI, tmp_path / "in" / "good.flac")
+    bad = np.full(16000, np.nan, dtype=np.float32)
+    sf.write(tmp_path / "in" / "nan.wav", bad, 16000, subtype="FLOAT")
+    rc, out, err = run(["example", tmp_path / "out", "--wav-dir", tmp_path / "in"], capsys)
+    assert rc == 1 and "1 written, 0 skipped, 1 failed" in out
+    assert "nan.wav" in err and "NaN" in err
+    assert [p.name for p in (tmp_path / "out").glob("*.pt")] == ["good.pt"]
