@@ -75,6 +75,7 @@ def _save(obj, path: Path, fmt: str) -> None:
         raise AssertionError(fmt)
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
 @pytest.mark.parametrize("fmt", ["zip", "legacy", "pickle2", "pickle4"])
 @pytest.mark.parametrize("kind", ["os.system", "builtins.eval", "builtins.exec", "builtins.open"])
 def test_malicious_pickle_is_refused_and_never_runs(tmp_path, kind, fmt):
