@@ -81,6 +81,7 @@ __all__ = [
     "cmvn",
     "FeatureExtractor",
     "check_feature_config",
+    "KALDI_OPTIONS",
 ]
 
 #: ``std::numeric_limits<float>::epsilon()``: Kaldi's floor before every log.
