@@ -205,9 +205,10 @@ def normalize_waveforms(wavs: Tensor, wavs_len: Tensor, eps: float = 1e-5) -> Te
         eps: variance epsilon (1e-5, fairseq's).
 
     Returns:
-        ``(batch, samples)`` tensor, same dtype as ``wavs`` (statistics in fp32).
+        ``(batch, samples)`` tensor, same dtype as ``wavs`` (statistics in fp64: cheap
+        next to the model, and exact enough for near-silent wavs).
     """
-    x = wavs.float()
+    x = wavs.double() if wavs.device.type != "mps" else wavs.float()
     valid = torch.arange(x.size(1), device=x.device)[None, :] < wavs_len[:, None]
     n = wavs_len.to(x.dtype).clamp(min=1)[:, None]
     mean = x.masked_fill(~valid, 0.0).sum(1, keepdim=True) / n
