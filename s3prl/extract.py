@@ -937,6 +937,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.root is not None and args.wav_list is None:
         parser.error("--root only applies to --wav-list")
+    if args.wav_dir is None and args.wav_list is None:
+        corpus_only = [opt for opt, used in [
+            ("--format", args.format != "pt"), ("--fp16", args.fp16),
+            ("--chunk-seconds", args.chunk_seconds is not None),
+        ] if used]
+        if corpus_only:
+            parser.error(f"{', '.join(corpus_only)} can only be used with --wav-dir or --wav-list "
+                         "(the sample-speech output is always the golden .pt format)")
     dist = _Dist.from_env()
     try:
         layers = parse_layers(args.layers)

@@ -358,3 +358,11 @@ def test_bad_wav_in_a_batch_fails_alone(tmp_path, capsys):
     assert rc == 1 and "1 written, 0 skipped, 1 failed" in out
     assert "nan.wav" in err and "NaN" in err
     assert [p.name for p in (tmp_path / "out").glob("*.pt")] == ["good.pt"]
+
+
+def test_corpus_options_rejected_in_sample_speech_mode(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        ex.main(["example", str(tmp_path), "--fp16"])
+    assert exc.value.code == 2
+    assert "--fp16 can only be used with --wav-dir" in capsys.readouterr().err
+    assert not (tmp_path / "example.pt").exists()
