@@ -101,8 +101,14 @@ def reference_forward(ckpt_path: Path, wav: torch.Tensor) -> list[torch.Tensor]:
     are cut with ``torch.chunk`` as the original does.
     """
     ck = to_plain(load_checkpoint(ckpt_path, extra_safe_globals=_schedule_globals()))
-    up = ck["Config"] if "transformer" in ck.get("Config", {}) else ck["Upstream_Config"]
-    sd, tcfg, audio = ck["Transformer"], up["transformer"], dict(up["audio"])
+    if "Settings" in ck:  # 2019-2020 layout
+        up = ck["Settings"]["Config"]
+        audio, max_len = dict(up["online"]), up["transformer"]["max_input_length"]
+        dr = up["transformer"]["downsample_rate"]
+    else:
+        up = ck["Config"] if "transformer" in ck.get("Config", {}) else ck["Upstream_Config"]
+        audio, max_len, dr = dict(up["audio"]), up["task"]["sequence_length"], 1
+    sd, tcfg = ck["Transformer"], up["transformer"]
     if "kaldi" in audio:
         ft = audio["kaldi"]["feat_type"]
         audio["kaldi"] = {"feat_type": ft, ft: audio["kaldi"][ft]}
@@ -113,13 +119,15 @@ def reference_forward(ckpt_path: Path, wav: torch.Tensor) -> list[torch.Tensor]:
     fx = FeatureExtractor(audio)
     feats, n = fx(wav[None], torch.tensor([wav.numel()]))
     feats = feats[0, : int(n[0])]
-    max_len = up["task"]["sequence_length"]
     t = feats.size(0)
     chunks = [feats] if max_len == 0 or t <= max_len else torch.chunk(feats, math.ceil(t / max_len), 0)
     layers = _reference_layers(sd, tcfg)
     outs = []
     with torch.no_grad():
         for c in chunks:
+            if dr > 1:  # the legacy down_sample_frames
+                keep = c.size(0) - c.size(0) % dr
+                c = c[:keep].reshape(keep // dr, c.size(1) * dr)
             x = F.linear(c, sd["input_representations.spec_transform.weight"], sd["input_representations.spec_transform.bias"])
             x = x + _np_position_table(c.size(0), tcfg["hidden_size"])
             x = F.layer_norm(
@@ -137,7 +145,13 @@ def reference_forward(ckpt_path: Path, wav: torch.Tensor) -> list[torch.Tensor]:
                     for k, s in enumerate(states)
                 ]  # fmt: skip
             outs.append(states)
-    return [torch.cat([o[k] for o in outs]) for k in range(len(outs[0]))]
+    states = [torch.cat([o[k] for o in outs]) for k in range(len(outs[0]))]
+    if dr > 1:  # the legacy tile_representations + ReplicationPad1d
+        left_over = t % dr
+        pad = (left_over // 2, left_over - left_over // 2)
+        tiled = [s[None].repeat(1, 1, dr).reshape(1, s.size(0) * dr, s.size(1)) for s in states]
+        states = [F.pad(x.transpose(1, 2), pad, mode="replicate").transpose(1, 2)[0] for x in tiled]
+    return states
 
 
 def _schedule_globals():
@@ -223,13 +237,13 @@ def test_padding_invariance(golden, tmp_path):
     entry, path = ALL_BUILDERS[golden](tmp_path)
     model = hub.load(entry, ckpt=str(path))
     model.max_padding_waste = None  # one padded batch: the hard case
-    worst = assert_padding_invariant(model, mixed_length_wavs())
+    worst = assert_padding_invariant(model, mixed_length_wavs(seconds=(0.5, 4.0, 2.2)))
     assert worst <= 1e-4
 
 
 def test_long_inputs_are_chunked_like_the_original(tmp_path):
-    """sequence_length 120 frames: a 4.5 s wav (451 frames) runs as 4 chunks of
-    113/113/113/112 frames (torch.chunk sizes), positions restarting in each."""
+    """sequence_length 120 frames: a 3 s wav (301 frames) runs as 3 chunks of
+    101/101/99 frames (torch.chunk sizes), positions restarting in each."""
     from s3prl.upstream.mockingjay.expert import split_into_chunks
 
     assert split_into_chunks(451, 120) == [(0, 113), (113, 113), (226, 113), (339, 112)]
@@ -243,7 +257,7 @@ def test_long_inputs_are_chunked_like_the_original(tmp_path):
     path = mj.build_checkpoint(tmp_path / "s.ckpt", mj.MEL_AUDIO, sequence_length=120, seed=9)
     model = hub.tera_local(str(path))
     assert model.max_input_length == 120
-    wavs = mixed_length_wavs(seed=2, seconds=(4.5, 0.6, 2.0))
+    wavs = mixed_length_wavs(seed=2, seconds=(3.0, 0.6, 1.3))
     assert _max_diff_vs_reference(model, path, wavs) <= 1e-4
     model.max_padding_waste = None
     assert assert_padding_invariant(model, wavs) <= 1e-4
@@ -331,43 +345,45 @@ def test_shared_layer_copies_must_agree(tmp_path):
         hub.audio_albert_local(str(path))
 
 
-def test_legacy_settings_layout(tmp_path):
-    """2019-2020 layout: ``Settings: {Config, Paras}``. Without on-the-fly feature
-    settings, or with frame stacking, it is refused with a reason; with an
-    ``online`` STFT config and no stacking it loads."""
-    import argparse
+@pytest.mark.parametrize("dr, max_len", [(1, 0), (3, 0), (3, 70), (2, 45)])
+def test_legacy_settings_layout(dr, max_len, tmp_path):
+    """2019-2020 layout ``Settings: {Config, Paras}`` with the ``online`` STFT
+    config, frame stacking ``downsample_rate`` and ``max_input_length``."""
+    path = mj.build_checkpoint(
+        tmp_path / "l.ckpt", mj.MEL_AUDIO, layout="settings", downsample_rate=dr,
+        sequence_length=max_len, seed=13,
+    )  # fmt: skip
+    model = hub.mockingjay_local(str(path))
+    assert model.layout == "settings" and model.stack == dr and model.max_input_length == max_len
+    assert model.downsample_rate == 160
+    wavs = mixed_length_wavs(seed=7, seconds=(0.99, 1.31, 0.29))
+    out = model(wavs)
+    # the tiled output keeps the 10 ms frames (all of them when no chunk is cut)
+    if max_len == 0:
+        assert out["hidden_states_len"].tolist() == [1 + w.numel() // 160 for w in wavs]
+    if (dr, max_len) == (3, 70):  # 100 frames -> chunks of 50 + 50 -> 16 + 16 stacked
+        assert out["hidden_states_len"][0] == 3 * 32 + 100 % 3
+    assert _max_diff_vs_reference(model, path, wavs) <= 1e-4
+    model.max_padding_waste = None
+    assert assert_padding_invariant(model, wavs) <= 1e-4
+    if dr > 1:  # frames come in runs of `dr` identical vectors
+        n = int(out["hidden_states_len"][0])
+        h = out["hidden_states"][-1][0, :n]
+        left = (n % dr) // 2
+        assert torch.equal(h[left], h[left + dr - 1]) and not torch.equal(h[left], h[left + dr])
 
-    src = mj.build_checkpoint(tmp_path / "n.ckpt", mj.MEL_AUDIO, seed=8)
-    ck = to_plain(load_checkpoint(src, extra_safe_globals=_schedule_globals()))
-    up = ck["Config"]
-    legacy = {
-        "SpecHead": ck["SpecHead"],
-        "Transformer": ck["Transformer"],
-        "Optimizer": {"state": {}, "param_groups": []},
-        "Global_step": 500000,
-        "Settings": {
-            "Config": {"transformer": dict(up["transformer"], downsample_rate=1, max_input_length=0), "online": up["audio"]},
-            "Paras": argparse.Namespace(config="config/mockingjay_libri_MelBase.yaml", seed=1337),
-        },
-    }  # fmt: skip
-    torch.save(legacy, tmp_path / "ok.ckpt")
-    model = hub.mockingjay_local(str(tmp_path / "ok.ckpt"))
-    assert model.layout == "settings" and model.max_input_length == 0
-    wav = mixed_length_wavs(seed=7, seconds=(0.8,))
-    with torch.no_grad():
-        a = model(wav)["hidden_states"]
-        b = hub.mockingjay_local(str(src))(wav)["hidden_states"]
-    assert all(torch.allclose(x, y, atol=1e-6) for x, y in zip(a, b))
 
-    legacy["Settings"]["Config"]["transformer"]["downsample_rate"] = 3
-    torch.save(legacy, tmp_path / "dr3.ckpt")
-    with pytest.raises(ValueError, match="frame stacking"):
-        hub.mockingjay_local(str(tmp_path / "dr3.ckpt"))
-    legacy["Settings"]["Config"]["transformer"]["downsample_rate"] = 1
-    del legacy["Settings"]["Config"]["online"]
-    torch.save(legacy, tmp_path / "pre.ckpt")
+def test_legacy_settings_without_online_features(tmp_path):
+    path = mj.build_checkpoint(tmp_path / "l.ckpt", mj.MEL_AUDIO, layout="settings")
+    ck = load_checkpoint(path)
+    del ck["Settings"]["Config"]["online"]
+    torch.save(ck, path)
     with pytest.raises(ValueError, match="pre-extracted features"):
-        hub.mockingjay_local(str(tmp_path / "pre.ckpt"))
+        hub.mockingjay_local(str(path))
+    ck["Settings"]["Extra"] = 1
+    torch.save(ck, path)
+    with pytest.raises(ValueError, match=r"unexpected key\(s\) \['Extra'\] in 'Settings'"):
+        hub.mockingjay_local(str(path))
 
 
 def test_unknown_pickled_class_is_refused(tmp_path):

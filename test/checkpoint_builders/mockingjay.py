@@ -235,6 +235,7 @@ def build_checkpoint(
     layout: str = "config",
     seed: int = 0,
     sequence_length: int = 1500,
+    downsample_rate: int = 1,
     **tf,
 ) -> Path:
     """Write a seeded checkpoint in a released layout.
@@ -243,10 +244,16 @@ def build_checkpoint(
         path: output file.
         audio: the ``audio`` section (:data:`MEL_AUDIO`, :data:`FBANK_AUDIO`, ...).
         layout: ``"config"`` (2021 releases: upstream config under ``Config``,
-            runner config under ``Runner``) or ``"upstream_config"``
-            (``Upstream_Config`` + runner ``Config``).
+            runner config under ``Runner``), ``"upstream_config"``
+            (``Upstream_Config`` + runner ``Config``) or ``"settings"`` (the
+            2019-2020 code base: ``Settings: {Config: {transformer (with
+            downsample_rate, max_input_length), online: audio}, Paras:
+            Namespace}``, ``Global_step``; its optimiser state is written
+            without schedule objects).
         seed: weight seed.
-        sequence_length: ``task.sequence_length`` (trained maximum frames).
+        sequence_length: ``task.sequence_length`` (trained maximum frames;
+            ``transformer.max_input_length`` for ``"settings"``).
+        downsample_rate: frame stacking of the ``"settings"`` layout.
         **tf: :func:`transformer_config` options (layers, hidden, heads,
             inter, share_layer, pre_layer_norm).
     """
@@ -254,7 +261,9 @@ def build_checkpoint(
     path.parent.mkdir(parents=True, exist_ok=True)
     up = upstream_config(audio, sequence_length, **tf)
     cfg = up["transformer"]
-    transformer = transformer_state(cfg, input_dim_of(audio), seed)
+    if downsample_rate != 1 and layout != "settings":
+        raise ValueError("frame stacking exists only in the 'settings' layout")
+    transformer = transformer_state(cfg, input_dim_of(audio) * downsample_rate, seed)
     target = audio.get("target", audio.get("input"))
     if "kaldi" in audio:
         out_dim = input_dim_of(audio)
@@ -282,6 +291,19 @@ def build_checkpoint(
         states["SpecHead"] = spec_head_state(cfg, out_dim, seed)
         states["Transformer"] = transformer
         states["Upstream_Config"] = up
+    elif layout == "settings":
+        legacy_tf = dict(cfg, downsample_rate=downsample_rate, max_input_length=sequence_length)
+        legacy_tf.pop("input_dim")
+        states = {
+            "SpecHead": spec_head_state(cfg, out_dim * downsample_rate, seed),
+            "Transformer": transformer,
+            "Optimizer": {"state": {}, "param_groups": [{"lr": 4e-4, "params": list(range(len(transformer)))}]},
+            "Global_step": 500000,
+            "Settings": {
+                "Config": {"transformer": legacy_tf, "online": copy.deepcopy(audio)},
+                "Paras": argparse.Namespace(config="config/mockingjay_libri_MelBase.yaml", seed=1337),
+            },
+        }
     else:
         raise ValueError(f"unknown layout {layout!r}")
     _save_with_toolkit_globals(states, path)

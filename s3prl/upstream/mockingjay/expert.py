@@ -96,12 +96,23 @@ class UpstreamExpert(UpstreamBase):
     batch and so changes a short wav's last frames; its attention mask is
     additive -10000). Dropout is never applied.
 
+    Legacy ``Settings`` checkpoints (2019-2020 code base): the feature settings
+    are the ``online`` section (same fields as ``audio``); the trained maximum
+    is ``transformer.max_input_length`` (default 0). With frame stacking
+    (``transformer.downsample_rate = dr > 1``) the original concatenates every
+    ``dr`` consecutive frames of each chunk (dropping the chunk's last
+    ``frames % dr``), encodes them, repeats every output frame ``dr`` times and
+    replicates the first / last frame to pad the ``frames % dr`` missing ones
+    (``floor / ceil`` of half on the left / right); this is reproduced, so the
+    output keeps the 10 ms frame rate (``downsample_rate`` 160) while the
+    model's resolution is ``dr`` x 10 ms, and a wav needs at least ``dr``
+    frames. The legacy wrapper returned the last layer only; here all
+    ``num_hidden_layers + 1`` hidden states are returned, each tiled the same way.
+
     Raises:
         ValueError: unknown layout, unexpected/missing top-level or weight keys
             (named), a config without feature settings (checkpoints trained on
-            pre-extracted features), feature dim not matching the weights,
-            unsupported options (frame stacking ``downsample_rate > 1`` of the
-            2019 code base).
+            pre-extracted features), feature dim not matching the weights.
     """
 
     def __init__(self, ckpt: str | Path, family: str = "mockingjay"):
@@ -114,7 +125,7 @@ class UpstreamExpert(UpstreamBase):
         cfg = parsed.config
         where = f"{parsed.path}: 'transformer' config"
         self.config = TransformerConfig.from_dict(cfg["transformer"], where)
-        audio, self.max_input_length = self._audio_and_max_len(parsed)
+        audio, self.max_input_length, self.stack = self._audio_and_max_len(parsed)
         self.target_level = None
         if "kaldi" not in audio:
             if "target_level" not in audio:
@@ -129,24 +140,25 @@ class UpstreamExpert(UpstreamBase):
             raise ValueError(f"{parsed.path}: bad audio (feature) config: {err}") from None
         self.downsample_rate = int(self.features.downsample_rate)
         self.receptive_field = int(self.features.receptive_field)
+        while self.stack > 1 and int(
+            self.features.frame_count(torch.tensor([self.receptive_field]))[0]
+        ) < self.stack:  # frame stacking needs at least `stack` frames
+            self.receptive_field += 1
         self.hidden_sizes = [self.config.hidden_size] * (self.config.num_hidden_layers + 1)
 
-        self.model = TransformerEncoderModel(self.config, self.features.output_dim)
+        self.model = TransformerEncoderModel(self.config, self.features.output_dim * self.stack)
         self._load_weights(parsed)
         self.eval()
 
     # ------------------------------------------------------------------ #
-    def _audio_and_max_len(self, parsed: ParsedCheckpoint) -> tuple[dict, int]:
+    def _audio_and_max_len(self, parsed: ParsedCheckpoint) -> tuple[dict, int, int]:
         cfg = parsed.config
+        dr = 1
         if parsed.layout == "settings":
             tcfg = cfg["transformer"]
             dr = int(tcfg.get("downsample_rate", 1))
-            if dr != 1:
-                raise ValueError(
-                    f"{parsed.path}: a 2019-2020 checkpoint with frame stacking "
-                    f"(transformer.downsample_rate={dr}) is not supported; the toolkit itself "
-                    "stopped reading this layout in 2021"
-                )
+            if dr < 1:
+                raise ValueError(f"{parsed.path}: transformer.downsample_rate must be >= 1, got {dr}")
             audio = cfg.get("online")
             max_len = int(tcfg.get("max_input_length", 0))
         else:
@@ -178,7 +190,7 @@ class UpstreamExpert(UpstreamBase):
                 if k in ("feat_type", feat_type)
                 or k not in ("spectrogram", "fbank", "mfcc")
             }
-        return audio, max_len
+        return audio, max_len, dr
 
     def _load_weights(self, parsed: ParsedCheckpoint) -> None:
         state = dict(parsed.state_dict)
@@ -199,11 +211,12 @@ class UpstreamExpert(UpstreamBase):
                 raise ValueError(f"{parsed.path}: {alias!r} differs from {canonical!r}")
             del state[alias]
         w = state["input_representations.spec_transform.weight"]
-        if w.dim() != 2 or w.shape[1] != self.features.output_dim:
+        if w.dim() != 2 or w.shape[1] != self.features.output_dim * self.stack:
             raise ValueError(
                 f"{parsed.path}: input_representations.spec_transform.weight has shape "
                 f"{tuple(w.shape)} but the checkpoint's audio config gives "
                 f"{self.features.output_dim}-dim features"
+                + (f" x {self.stack} stacked frames" if self.stack > 1 else "")
             )
         if self.config.share_layer:
             # Audio ALBERT: the saved state lists the one shared layer under
@@ -242,22 +255,39 @@ class UpstreamExpert(UpstreamBase):
             wavs = self._scale_to_level(wavs, wavs_len)
         feats, frames_len = self.features(wavs, wavs_len)
         lens = frames_len.tolist()
+        dr = self.stack
         segments = [
-            (i, start, n)
+            (i, start, n // dr)  # (wav, first frame, stacked frames)
             for i, total in enumerate(lens)
             for start, n in split_into_chunks(total, self.max_input_length)
         ]
-        if len(segments) == len(lens):
-            states = self.model(feats, frames_len)
-            return states, frames_len
-        seg_max = max(n for _, _, n in segments)
-        packed = feats.new_zeros((len(segments), seg_max, feats.size(2)))
-        for j, (i, start, n) in enumerate(segments):
-            packed[j, :n] = feats[i, start : start + n]
-        seg_len = torch.tensor([n for _, _, n in segments], device=feats.device)
+        if dr == 1 and len(segments) == len(lens):
+            return self.model(feats, frames_len), frames_len
+        if any(m == 0 for _, _, m in segments):
+            raise ValueError(
+                f"a chunk of fewer than {dr} frames cannot be frame-stacked "
+                f"(trained maximum {self.max_input_length} frames)"
+            )
+        dim = feats.size(2) * dr
+        seg_max = max(m for _, _, m in segments)
+        packed = feats.new_zeros((len(segments), seg_max, dim))
+        for j, (i, start, m) in enumerate(segments):
+            packed[j, :m] = feats[i, start : start + m * dr].reshape(m, dim)
+        seg_len = torch.tensor([m for _, _, m in segments], device=feats.device)
         seg_states = self.model(packed, seg_len)
-        out = [h.new_zeros((len(lens), feats.size(1), h.size(2))) for h in seg_states]
-        for j, (i, start, n) in enumerate(segments):
+        out_len = [sum(m for k, _, m in segments if k == i) * dr for i in range(len(lens))]
+        if dr > 1:
+            out_len = [n + total % dr for n, total in zip(out_len, lens)]
+        out = [h.new_zeros((len(lens), max(out_len), h.size(2))) for h in seg_states]
+        for i, total in enumerate(lens):
+            idx = [j for j, seg in enumerate(segments) if seg[0] == i]
             for o, h in zip(out, seg_states):
-                o[i, start : start + n] = h[j, :n]
-        return out, frames_len
+                y = torch.cat([h[j, : segments[j][2]] for j in idx])
+                if dr > 1:
+                    # the original's tile_representations + ReplicationPad1d
+                    y = y.repeat_interleave(dr, dim=0)
+                    left = (total % dr) // 2
+                    right = total % dr - left
+                    y = torch.cat([y[:1].expand(left, -1), y, y[-1:].expand(right, -1)])
+                o[i, : y.size(0)] = y
+        return out, torch.tensor(out_len, dtype=torch.long, device=frames_len.device)
