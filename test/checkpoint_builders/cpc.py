@@ -18,15 +18,21 @@ KERNELS = [10, 8, 4, 4, 4]
 
 
 def make_checkpoint(enc: int = 24, gar: int = 20, levels: int = 2, mode: str = "LSTM", seed: int = 21,
-                    cpc_mode=None) -> dict:
+                    cpc_mode=None, norm_mode: str = "layerNorm") -> dict:
     gen = torch.Generator().manual_seed(seed)
     w = {}
     in_d = 1
     for i, k in enumerate(KERNELS):
         w[f"gEncoder.conv{i}.weight"] = torch.randn(enc, in_d, k, generator=gen) * (1.0 / (in_d * k)) ** 0.5
         w[f"gEncoder.conv{i}.bias"] = torch.randn(enc, generator=gen) * 0.1
-        w[f"gEncoder.batchNorm{i}.weight"] = 1.0 + 0.2 * torch.randn(1, enc, 1, generator=gen)
-        w[f"gEncoder.batchNorm{i}.bias"] = 0.2 * torch.randn(1, enc, 1, generator=gen)
+        shape = (1, enc, 1) if norm_mode == "layerNorm" else (enc,)  # ChannelNorm vs torch norms
+        if norm_mode != "ID":
+            w[f"gEncoder.batchNorm{i}.weight"] = 1.0 + 0.2 * torch.randn(*shape, generator=gen)
+            w[f"gEncoder.batchNorm{i}.bias"] = 0.2 * torch.randn(*shape, generator=gen)
+        if norm_mode == "batchNorm":
+            w[f"gEncoder.batchNorm{i}.running_mean"] = 0.3 * torch.randn(enc, generator=gen)
+            w[f"gEncoder.batchNorm{i}.running_var"] = 0.5 + torch.rand(enc, generator=gen)
+            w[f"gEncoder.batchNorm{i}.num_batches_tracked"] = torch.tensor(100)
         in_d = enc
     gates = {"LSTM": 4, "GRU": 3, "RNN": 1}[mode]
     for k in range(levels):
@@ -38,7 +44,7 @@ def make_checkpoint(enc: int = 24, gar: int = 20, levels: int = 2, mode: str = "
     config = {
         "hiddenEncoder": enc, "hiddenGar": gar, "nPredicts": 12, "negativeSamplingExt": 128,
         "learningRate": 0.0002, "sizeWindow": 20480, "nEpoch": 200, "samplingType": "samespeaker",
-        "cpc_mode": cpc_mode, "encoder_type": "cpc", "normMode": "layerNorm", "arMode": mode,
+        "cpc_mode": cpc_mode, "encoder_type": "cpc", "normMode": norm_mode, "arMode": mode,
         "nLevelsGRU": levels, "rnnMode": "transformer", "dropout": False, "abspos": False,
         "pathDB": "/datasets/libri-light", "random_seed": None, "speakerEmbedding": 0,
     }
