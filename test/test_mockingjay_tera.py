@@ -416,3 +416,28 @@ def test_short_wav_error(tmp_path):
     out = mel([torch.zeros(201)])  # silence: the level scaling must not produce NaN
     assert out["hidden_states_len"].tolist() == [2]
     assert all(torch.isfinite(h).all() for h in out["hidden_states"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "entry, audio, kw",
+    [
+        ("mockingjay_origin", mj.MEL_LINEAR_AUDIO, dict(layers=12, sequence_length=500)),
+        ("tera_fbankBase_T_F_AdamW_b32_200k_100hr", mj.FBANK_AUDIO, dict(layers=3)),
+        ("audio_albert", mj.MEL_AUDIO, dict(layers=3, share_layer=True)),
+    ],
+)
+def test_full_size_checkpoints(entry, audio, kw, tmp_path):
+    """Full-size configs (768 hidden, 12 heads, 3072 FFN; Large: 12 layers, 500-frame
+    chunks): the registry facts, a 12 s wav chunked, padding invariance."""
+    path = mj.build_checkpoint(
+        tmp_path / "full.ckpt", audio, hidden=768, heads=12, inter=3072, seed=17, **kw
+    )
+    model = hub.load(entry, ckpt=str(path))
+    info = getattr(hub, entry).info
+    assert model.num_layers == info.layers and model.hidden_sizes[-1] == info.hidden_size
+    assert model.downsample_rate == info.stride == 160
+    wavs = mixed_length_wavs(seed=3, seconds=(0.5, 12.0, 3.0))
+    model.max_padding_waste = None
+    assert assert_padding_invariant(model, wavs) <= 1e-4
+    assert _max_diff_vs_reference(model, path, wavs[1:2]) <= 1e-4
