@@ -10,6 +10,7 @@ computed from the waveform, ``num_hidden_layers + 1`` hidden states of dim
 """
 
 import os
+from typing import Optional
 
 from s3prl.util.registry import entry
 
@@ -68,7 +69,7 @@ def audio_albert_local(ckpt: str):
 
 
 @entry(model="Audio ALBERT (checkpoint URL)", paper=_PAPER, date=_DATE, input="mel", stride=160)
-def audio_albert_url(ckpt: str, refresh: bool = False, sha256: str = None):
+def audio_albert_url(ckpt: str, refresh: bool = False, sha256: Optional[str] = None):
     """Audio ALBERT from a checkpoint URL (downloaded once into the cache).
 
     Args:

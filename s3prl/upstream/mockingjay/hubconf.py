@@ -9,6 +9,7 @@ published.
 """
 
 import os
+from typing import Optional
 
 from s3prl.util.registry import entry
 
@@ -72,7 +73,7 @@ def mockingjay_local(ckpt: str):
 
 
 @entry(model="Mockingjay (checkpoint URL)", paper=_PAPER, date=_DATE, input="mel", stride=160)
-def mockingjay_url(ckpt: str, refresh: bool = False, sha256: str = None):
+def mockingjay_url(ckpt: str, refresh: bool = False, sha256: Optional[str] = None):
     """Mockingjay from a checkpoint URL (downloaded once into the cache).
 
     Args:

@@ -76,20 +76,14 @@ class TransformerConfig:
     share_layer: bool = False
     pre_layer_norm: bool = False
 
-    #: keys of the checkpoint's ``transformer`` dict that only matter for
-    #: training (or for pre-extracted features) and are not used here.
-    TRAINING_ONLY_KEYS = (
-        "hidden_dropout_prob",
-        "attention_probs_dropout_prob",
-        "initializer_range",
-        "input_dim",
-        "downsample_rate",
-        "max_input_length",
-    )
-
     @classmethod
     def from_dict(cls, cfg: dict, where: str = "transformer config") -> "TransformerConfig":
         """Build from the checkpoint's ``transformer`` dict.
+
+        Training-only keys (``hidden_dropout_prob``,
+        ``attention_probs_dropout_prob``, ``initializer_range``, ``input_dim``
+        of pre-extracted features) are not used; ``share_layer`` and
+        ``pre_layer_norm`` default to ``False`` when absent (older configs).
 
         Raises:
             ValueError: a required key is missing or a value is invalid (the

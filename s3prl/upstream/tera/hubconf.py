@@ -11,6 +11,7 @@ is not published.
 """
 
 import os
+from typing import Optional
 
 from s3prl.util.registry import entry
 
@@ -78,7 +79,7 @@ def tera_local(ckpt: str):
 
 
 @entry(model="TERA (checkpoint URL)", paper=_PAPER, date=_DATE, input="mel", stride=160)
-def tera_url(ckpt: str, refresh: bool = False, sha256: str = None):
+def tera_url(ckpt: str, refresh: bool = False, sha256: Optional[str] = None):
     """TERA from a checkpoint URL (downloaded once into the cache).
 
     Args:
