@@ -25,6 +25,8 @@ CASES = {
     "wav2vec2": ("Wav2Vec2Config", "Wav2Vec2Model", {}),
     "wav2vec2_large": ("Wav2Vec2Config", "Wav2Vec2Model", LARGE),
     "hubert": ("HubertConfig", "HubertModel", {}),
+    # the Hub's DistilHuBERT conversion (ntu-spml/distilhubert): no LayerNorm on conv features
+    "hubert_no_feature_ln": ("HubertConfig", "HubertModel", dict(feat_proj_layer_norm=False)),
     "wavlm": ("WavLMConfig", "WavLMModel", {}),
     "wavlm_large": ("WavLMConfig", "WavLMModel", LARGE),
     "unispeech_sat": ("UniSpeechSatConfig", "UniSpeechSatModel", {}),

@@ -176,7 +176,9 @@ def hf_config_to_fairseq(config: dict) -> dict:
     Returns a dict with ``extractor_mode``, ``conv_feature_layers``,
     ``conv_bias``, ``encoder_layers``, ``encoder_embed_dim``,
     ``encoder_ffn_embed_dim``, ``encoder_attention_heads``, ``activation_fn``,
-    ``layer_norm_first``, ``conv_pos``, ``conv_pos_groups``, ``normalize`` and,
+    ``layer_norm_first``, ``conv_pos``, ``conv_pos_groups``, ``normalize``,
+    ``layer_norm_eps``, ``feature_layer_norm`` (False for HuBERT configs with
+    ``feat_proj_layer_norm=False``) and,
     for WavLM, ``relative_position_embedding``, ``num_buckets``,
     ``max_distance``, ``gru_rel_pos``.
 
@@ -191,8 +193,8 @@ def hf_config_to_fairseq(config: dict) -> dict:
         )
     if config.get("add_adapter"):
         raise ValueError("config.json sets add_adapter=True: adapter layers are not supported")
-    if model_type == "hubert" and not config.get("feat_proj_layer_norm", True):
-        raise ValueError("HuBERT config with feat_proj_layer_norm=False is not supported")
+    if config.get("conv_pos_batch_norm"):
+        raise ValueError("config.json sets conv_pos_batch_norm=True: not supported")
     for act_key in ("hidden_act", "feat_extract_activation"):
         if config.get(act_key, "gelu") != "gelu":
             raise ValueError(f"config.json {act_key}={config[act_key]!r}: only 'gelu' is supported")
@@ -220,6 +222,9 @@ def hf_config_to_fairseq(config: dict) -> dict:
         "conv_pos_groups": int(config.get("num_conv_pos_embedding_groups", 16)),
         "normalize": bool(config.get("_do_normalize", False)),
         "layer_norm_eps": float(config.get("layer_norm_eps", 1e-5)),
+        # HuBERT configs may drop the LayerNorm on the conv features (the Hub's
+        # conversion of DistilHuBERT, ntu-spml/distilhubert, does)
+        "feature_layer_norm": model_type != "hubert" or bool(config.get("feat_proj_layer_norm", True)),
     }
     if model_type == "wavlm":
         out.update(

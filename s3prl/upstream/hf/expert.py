@@ -70,9 +70,22 @@ def build_hf_upstream(
         config = wavlm_config(cfg, cfg, **overrides)
         return WavLMStyleUpstream(config, state, dtype=dtype, source=source)
     from s3prl.upstream.wav2vec2.expert import Wav2Vec2StyleUpstream
-    from s3prl.upstream.wav2vec2.loading import config_from_fairseq, rename_fairseq_keys
+    from s3prl.upstream.wav2vec2.loading import (
+        config_from_fairseq,
+        load_weights,
+        rename_fairseq_keys,
+    )
 
     config = config_from_fairseq(cfg, cfg, **overrides)
-    return Wav2Vec2StyleUpstream(
-        config, rename_fairseq_keys(state, config.pos_conv_depth), dtype=dtype, source=source
-    )
+    state = rename_fairseq_keys(state, config.pos_conv_depth)
+    if cfg["feature_layer_norm"]:
+        return Wav2Vec2StyleUpstream(config, state, dtype=dtype, source=source)
+    # no LayerNorm on the conv features (feat_proj_layer_norm=False): build, drop it, load
+    upstream = Wav2Vec2StyleUpstream(config, None)
+    upstream.model.layer_norm = torch.nn.Identity()
+    load_weights(upstream.model, state, source)
+    if dtype is not None:
+        if not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+            raise TypeError(f"dtype must be a floating torch.dtype (e.g. torch.bfloat16), got {dtype!r}")
+        upstream.to(dtype)
+    return upstream.eval()
