@@ -401,3 +401,23 @@ def test_full_size_base_parity_with_transformers(tmp_path):
     got = _outputs(ours, wav)
     worst = max((a - b).abs().max().item() for a, b in zip(got, expected))
     assert len(got) == 13 and worst <= 1e-4, worst
+
+
+if __name__ == "__main__":  # python -m test.test_w2v2_family: print the measured maxima
+    import tempfile
+    from pathlib import Path
+
+    for _name, (_builder, _, _, _normalize) in FAMILIES.items():
+        _entry, _path = _builder(Path(tempfile.mkdtemp()))
+        _ours = hub.load(_entry, ckpt=str(_path))
+        _ref = reference_model(_name, load_checkpoint(_path)["model"])
+        _gen = torch.Generator().manual_seed(1)
+        _worst = 0.0
+        for _batch in (torch.randn(1, 32123, generator=_gen) * 0.1, torch.randn(2, 16000, generator=_gen) * 0.1):
+            _exp = reference_hidden_states(_ref, _batch, _normalize)
+            with torch.no_grad():
+                _got = _ours(list(_batch))["hidden_states"]
+            _worst = max(_worst, max((a - b).abs().max().item() for a, b in zip(_got, _exp)))
+        _pad = assert_padding_invariant(_ours, mixed_length_wavs(seed=3, seconds=(0.5, 16.0, 3.2, 0.0251, 7.71)))
+        print(f"{_name:15s} {_entry:15s} parity vs transformers max|diff| {_worst:.2e}   "
+              f"padding max|diff| {_pad:.2e}")
