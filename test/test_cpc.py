@@ -129,3 +129,15 @@ def test_entry_metadata():
     assert info.ckpt == "https://dl.fbaipublicfiles.com/librilight/CPC_checkpoints/60k_epoch4-d0f474de.pt"
     assert info.sha256 == "d0f474de" and (info.stride, info.layers, info.hidden_size) == (160, 2, 256)
     assert "Libri-light" in hub.help("modified_cpc")
+
+
+@pytest.mark.slow
+def test_full_size_layout_matches_registry(tmp_path):
+    """A full-size seeded Libri-light-style checkpoint (256 / 256, LSTM) gives 2 x 256, stride 160."""
+    torch.save(builders.make_checkpoint(enc=256, gar=256, levels=2), tmp_path / "60k.pt")
+    model = hub.modified_cpc(ckpt=str(tmp_path / "60k.pt"))
+    info = hub.modified_cpc.info
+    assert (model.num_layers, model.hidden_sizes[-1], model.downsample_rate) == (info.layers, info.hidden_size, info.stride)
+    with torch.no_grad():
+        out = model(mixed_length_wavs(seed=9, seconds=(1.0,)))
+    assert out["hidden_states_len"].tolist() == [100]

@@ -141,3 +141,17 @@ def test_entry_metadata():
     info = hub.decoar2.info
     assert info.ckpt == "https://speech-representation.s3.us-west-2.amazonaws.com/checkpoint_decoar2.pt"
     assert (info.input, info.stride, info.layers, info.hidden_size) == ("fbank", 320, 13, 768)
+
+
+@pytest.mark.slow
+def test_full_size_layout_matches_registry(tmp_path, monkeypatch):
+    """A full-size seeded DeCoAR 2.0 checkpoint (768, 12 layers, FFN 3072, pos conv 128/16) gives 13 x 768, stride 320."""
+    for k, v in dict(DIM=768, FFN=3072, LAYERS=12, KERNEL=128, GROUPS=16).items():
+        monkeypatch.setattr(builders, k, v)
+    _, path = builders.build_decoar2(tmp_path)
+    model = hub.decoar2(ckpt=str(path))
+    info = hub.decoar2.info
+    assert (model.num_layers, model.hidden_sizes[-1], model.downsample_rate) == (info.layers, info.hidden_size, info.stride)
+    with torch.no_grad():
+        out = model(mixed_length_wavs(seed=9, seconds=(1.0,)))
+    assert out["hidden_states_len"].tolist() == [49]  # ceil(98 / 2)

@@ -153,3 +153,16 @@ def test_entry_metadata():
     info = hub.pase_plus.info
     assert info.ckpt == "https://www.dropbox.com/s/p8811o7eadv4pat/FE_e199.ckpt?dl=1"
     assert (info.stride, info.layers, info.hidden_size) == (160, 9, 256)
+
+
+@pytest.mark.slow
+def test_full_size_layout_matches_registry(tmp_path):
+    """A full-size seeded PASE+ checkpoint with the published config gives 9 x 256, stride 160."""
+    torch.save({"step": 199, "state_dict": builders.make_state(PASE_PLUS_CONFIG | {"emb_dim": 256})}, tmp_path / "FE.ckpt")
+    model = hub.pase_plus(ckpt=str(tmp_path / "FE.ckpt"), model_config=None)
+    info = hub.pase_plus.info
+    assert (model.num_layers, model.hidden_sizes[-1], model.downsample_rate) == (info.layers, info.hidden_size, info.stride)
+    assert model.receptive_field == 471
+    with torch.no_grad():
+        out = model(mixed_length_wavs(seed=9, seconds=(1.0,)))
+    assert out["hidden_states_len"].tolist() == [100]

@@ -184,3 +184,29 @@ def test_entries_metadata():
         assert info.ckpt.startswith("https://dl.fbaipublicfiles.com/fairseq/wav2vec/")
         assert (info.stride, info.layers, info.hidden_size) == (160, 13, 512)
     assert hub.vq_wav2vec_kmeans.info.ckpt.endswith("vq-wav2vec_kmeans.pt")
+
+
+LARGE_FEAT = "[(512, 10, 5), (512, 8, 4), (512, 4, 2), (512, 4, 2), (512, 4, 2), (512, 1, 1), (512, 1, 1), (512, 1, 1)]"
+LARGE_AGG = str([(512, k, 1) for k in range(2, 14)])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("entry,over", [
+    ("wav2vec_large", {}),
+    ("vq_wav2vec_gumbel", dict(vq_type="gumbel", vq_groups=2, vq_depth=2, combine_groups=True, activation="gelu",
+                               log_compression=False)),
+    ("vq_wav2vec_kmeans", dict(vq_type="kmeans", vq_groups=2, log_compression=False)),
+])  # fmt: skip
+def test_full_size_layout_matches_registry(entry, over, tmp_path):
+    """Full-size seeded checkpoints with the released args give the registry's layer count / size / stride."""
+    args = w2v_builders._args(conv_feature_layers=LARGE_FEAT, conv_aggregator_layers=LARGE_AGG, vq_vars=320,
+                              prediction_steps=12, **over)  # fmt: skip
+    path = w2v_builders.write_fairseq_wav2vec(tmp_path, args, seed=1, name="large.pt")
+    model = getattr(hub, entry)(ckpt=str(path))
+    info = getattr(hub, entry).info
+    assert (model.num_layers, model.hidden_sizes[-1], model.downsample_rate) == (info.layers, info.hidden_size, info.stride)
+    assert model.receptive_field == 465
+    wav = mixed_length_wavs(seed=9, seconds=(1.0,))
+    with torch.no_grad():
+        out = model(wav)
+    assert out["hidden_states_len"].tolist() == [98]  # (16000 - 465) // 160 + 1 (the 1x1 layers keep it)
