@@ -125,6 +125,20 @@ def test_fairseq_training_layout_and_legacy_names(tmp_path):
             assert torch.equal(x, y)
 
 
+def test_s3prl_converted_layout(tmp_path):
+    """The original s3prl toolkit's converted layout (``task_cfg``/``model_cfg``/``model_weight``)
+    loads too, with the same numbers."""
+    cfg = large_cfg()
+    path = tmp_path / "converted.pt"
+    torch.save({"task_cfg": {"normalize": True, "sample_rate": 16000},
+                "model_cfg": {k: v for k, v in cfg.items() if k != "normalize"},
+                "model_weight": unilm_state_dict(cfg, 3)}, path)
+    wav = torch.randn(12000, generator=torch.Generator().manual_seed(5)) * 0.1
+    a, b = hub.wavlm_custom(write_unilm(tmp_path, cfg, seed=3)), hub.wavlm_custom(str(path))
+    with torch.no_grad():
+        assert all(torch.equal(x, y) for x, y in zip(a([wav])["hidden_states"], b([wav])["hidden_states"]))
+
+
 def test_missing_and_unexpected_keys_are_errors(tmp_path):
     cfg = base_cfg()
     state = unilm_state_dict(cfg, 0)
