@@ -77,6 +77,7 @@ __all__ = [
     "extract_files",
     "extract_sample_speech",
     "forward_chunked",
+    "load_output",
     "write_atomic",
 ]
 
@@ -302,6 +303,42 @@ def _frames_of_output(path: Path, fmt: str) -> int:
     with safe_open(str(path), framework="pt") as f:
         first = sorted(f.keys())[0]
         return int(f.get_slice(first).get_shape()[0])
+
+
+def load_output(path: str | os.PathLike) -> dict:
+    """Read one per-utterance output of any ``--format`` back as the ``.pt`` dict.
+
+    Returns:
+        ``{"hidden_states": [(frames, dim) tensor, ...], "layers": [...],
+        "downsample_rate": int, "sample_rate": int, "source": str}``; for ``.npy`` files,
+        which store only the array, ``layers`` is ``None``, the rate fields are ``None`` and
+        ``source`` is ``""`` (see the manifest).
+
+    Raises:
+        ValueError: unknown suffix.
+    """
+    import torch
+
+    path = Path(path)
+    if path.suffix == ".pt":
+        return torch.load(path, weights_only=True, map_location="cpu")
+    if path.suffix == ".npy":
+        import numpy as np
+
+        arr = torch.from_numpy(np.load(path))
+        return {"hidden_states": list(arr.unbind(0)), "layers": None, "downsample_rate": None,
+                "sample_rate": None, "source": ""}
+    if path.suffix == ".safetensors":
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+            layers = [int(k) for k in meta["layers"].split(",")]
+            hidden = [f.get_tensor(f"hidden_state.{k}") for k in layers]
+        return {"hidden_states": hidden, "layers": layers,
+                "downsample_rate": int(meta["downsample_rate"]),
+                "sample_rate": int(meta["sample_rate"]), "source": meta.get("source", "")}
+    raise ValueError(f"{path}: not an extract_feat output (.pt, .npy or .safetensors)")
 
 
 # --------------------------------------------------------------------------- batching

@@ -201,6 +201,14 @@ def test_formats_and_fp16(corpus, tmp_path, capsys):
     lines = (st_dir / "manifest.jsonl").read_text().splitlines()
     assert json.loads(lines[0])["output"] == "sub/a.safetensors"
 
+    back = ex.load_output(st_dir / "sub" / "a.safetensors")
+    assert back["layers"] == [1, 2] and back["downsample_rate"] == 160 and back["source"] == "sub/a.flac"
+    assert torch.equal(back["hidden_states"][1], h2)
+    assert torch.equal(ex.load_output(npy_dir / "sub" / "a.npy")["hidden_states"][2], ref_hs[2])
+    assert ex.load_output(tmp_path / "pt" / "sub" / "a.pt")["layers"] == [0, 1, 2]
+    with pytest.raises(ValueError, match="not an extract_feat output"):
+        ex.load_output(st_dir / "manifest.jsonl")
+
 
 def _extract(corpus, out_dir, capsys, *extra) -> Path:
     for bad in ("short.wav", "broken.wav"):
