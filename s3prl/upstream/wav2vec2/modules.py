@@ -63,6 +63,11 @@ module: ``EncoderLayer(config, attention=MyAttention(...))``, where
 (same signature as :class:`SelfAttention`). Family-specific hyper-parameters go in
 ``Wav2Vec2Config.extra`` (a dict). :class:`Wav2Vec2Model` passes its
 ``layer_factory`` argument through to the encoder.
+
+Layer drop (training only) skips a layer without calling it: its input is
+repeated as its output and ``position_bias`` passes on unchanged, so a family
+whose first layer creates the bias must accept ``position_bias=None`` in any
+layer (or create it in every layer that may receive ``None``).
 """
 
 from __future__ import annotations
@@ -429,7 +434,9 @@ class EncoderLayer(nn.Module):
         dim = config.embed_dim
         self.layer_norm_first = config.layer_norm_first
         self.activation = _ACTIVATIONS[config.activation]
-        self.self_attn = attention or SelfAttention(dim, config.num_heads, config.attention_dropout)
+        self.self_attn = (
+            SelfAttention(dim, config.num_heads, config.attention_dropout) if attention is None else attention
+        )
         self.self_attn_layer_norm = nn.LayerNorm(dim, eps=config.layer_norm_eps)
         self.fc1 = nn.Linear(dim, config.ffn_dim)
         self.fc2 = nn.Linear(config.ffn_dim, dim)
