@@ -309,10 +309,10 @@ def load_output(path: str | os.PathLike) -> dict:
     """Read one per-utterance output of any ``--format`` back as the ``.pt`` dict.
 
     Returns:
-        ``{"hidden_states": [(frames, dim) tensor, ...], "layers": [...],
-        "downsample_rate": int, "sample_rate": int, "source": str}``; for ``.npy`` files,
-        which store only the array, ``layers`` is ``None``, the rate fields are ``None`` and
-        ``source`` is ``""`` (see the manifest).
+        A dict with ``hidden_states`` (list of ``(frames, dim)`` tensors), ``layers``,
+        ``downsample_rate``, ``sample_rate`` and ``source``. A ``.npy`` file stores only the
+        array: there ``layers`` and the rates are ``None`` and ``source`` is empty (see the
+        manifest).
 
     Raises:
         ValueError: unknown suffix.

@@ -30,8 +30,9 @@ def hidden_states_of_files(
         names: names to record for the files (default: the file names).
 
     Returns:
-        ``{"files": [name, ...], "hidden_states": [[(frames_i, dim) float32 cpu tensor per layer], ...],
-        "downsample_rate": int}`` - the format of ``test/sample_hidden_states/<name>.pt``.
+        A dict, the format of ``test/sample_hidden_states/<name>.pt``: ``files`` (the names),
+        ``hidden_states`` (per file, a list with one ``(frames_i, dim)`` float32 CPU tensor
+        per layer) and ``downsample_rate`` (int).
     """
     wavs = [load_audio(f).to(device) for f in files]
     model.eval()
