@@ -210,3 +210,17 @@ def test_full_size_base_parity(tmp_path):
     with torch.no_grad():
         out = ours(list(wav))["hidden_states"]
     assert max((a - b).abs().max().item() for a, b in zip(out, expected)) <= 1e-4
+
+
+def test_bfloat16_dtype(tmp_path):
+    """``dtype`` converts the parameters (meant for GPUs); the gated bias follows it."""
+    path = write_unilm(tmp_path, base_cfg(), seed=11)
+    wav = torch.randn(20000, generator=torch.Generator().manual_seed(6)) * 0.1
+    with torch.no_grad():
+        ref = hub.wavlm_local(path)([wav])["hidden_states"]
+        out = hub.wavlm_local(path, dtype=torch.bfloat16)([wav])["hidden_states"]
+    assert all(h.dtype == torch.bfloat16 for h in out)
+    for a, b in zip(out, ref):
+        assert (a.float() - b).abs().max().item() <= 0.1 * b.abs().max().item()
+    with pytest.raises(TypeError, match="dtype"):
+        hub.wavlm_local(path, dtype=torch.int8)
