@@ -286,6 +286,8 @@ def _run_cli(args, env_extra=None, torchrun: int = 0):
     cmd = [sys.executable]
     if torchrun:
         cmd += ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(torchrun)]
+        if sys.platform.startswith("linux"):
+            env.setdefault("GLOO_SOCKET_IFNAME", "lo")  # ranks talk over the loopback only
     cmd += [str(REPO / "utility" / "extract_feat.py"), *map(str, args), "--quiet"]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env, cwd=REPO)
 
