@@ -123,7 +123,14 @@ def _status_mb(field: str) -> float:
 
 
 def _reset_peak_rss_mb() -> float:
-    """Reset this process's peak RSS (Linux ``clear_refs`` 5) and return the current RSS in MiB."""
+    """Return freed heap memory to the OS (glibc ``malloc_trim``), reset this process's
+    peak RSS (Linux ``clear_refs`` 5) and return the current RSS in MiB."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
     try:
         Path("/proc/self/clear_refs").write_text("5")
     except OSError:
