@@ -253,7 +253,8 @@ def masked_group_norm(
     var = torch.stack([v for v, _ in stats])[:, :, None]
     mean = torch.stack([m for _, m in stats])[:, :, None]
     scale = torch.rsqrt(var + eps) * weight.float()[None, :, None]
-    return ((x - mean) * scale + bias.float()[None, :, None]).to(dtype)
+    shift = bias.float()[None, :, None] - mean * scale
+    return torch.addcmul(shift, x, scale).to(dtype)  # (x - mean) * scale + bias in one pass
 
 
 class ConvLayer(nn.Module):
