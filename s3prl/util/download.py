@@ -5,6 +5,8 @@ Public API (stable; other modules rely on it):
 * :func:`get_dir` / :func:`set_dir`: the cache root.
 * :func:`cache_path_for_url`: where a URL is cached.
 * :func:`resolve_checkpoint`: local path or URL -> local file path.
+* :func:`is_url`, :func:`local_checkpoint`, :func:`url_checkpoint`: the
+  argument checks of the ``<family>_local`` / ``<family>_url`` entries.
 * :func:`download_url_to_file`, :func:`load_state_dict_from_url`: the verbs
   users know from ``torch.hub``.
 * :class:`DownloadError`.
@@ -57,6 +59,9 @@ __all__ = [
     "set_dir",
     "cache_path_for_url",
     "resolve_checkpoint",
+    "is_url",
+    "local_checkpoint",
+    "url_checkpoint",
     "download_url_to_file",
     "load_state_dict_from_url",
     "DownloadError",
@@ -130,8 +135,79 @@ def cache_path_for_url(url: str) -> Path:
     return get_dir() / "download" / f"{digest}-{name}"
 
 
-def _is_url(s: str) -> bool:
-    return urlparse(str(s)).scheme in ("http", "https")
+def is_url(ckpt) -> bool:
+    """True when ``ckpt`` (a str or path-like) is an ``http://`` or ``https://`` URL.
+
+    The one URL test of s3prl: :func:`resolve_checkpoint` downloads exactly
+    what this accepts and treats everything else as a local path.
+    """
+    return urlparse(str(ckpt)).scheme in ("http", "https")
+
+
+def _sibling_entry(entry_name: str, own: str, other: str) -> str:
+    """``"apc_local"`` -> ``"apc_url"`` (and back); a generic hint otherwise."""
+    if entry_name.endswith(own):
+        return entry_name[: -len(own)] + other
+    return f"the {other} entry"
+
+
+def _check_ckpt_type(ckpt, entry_name: str) -> None:
+    if not isinstance(ckpt, (str, os.PathLike)):
+        raise TypeError(f"{entry_name}: ckpt must be a file path or an http(s) URL string, got {type(ckpt).__name__}")
+
+
+def local_checkpoint(ckpt: PathLike, entry_name: str) -> Path:
+    """Check the ``ckpt`` argument of a ``<family>_local`` entry.
+
+    Args:
+        ckpt: path of a local checkpoint file (``~`` is expanded).
+        entry_name: the calling entry (e.g. ``"apc_local"``), named in errors;
+            for a name ending in ``_local`` the error also names the matching
+            ``_url`` entry.
+
+    Returns:
+        The file's path (existing, a regular file).
+
+    Raises:
+        TypeError: ``ckpt`` is not a str or path-like.
+        ValueError: ``ckpt`` is an http(s) URL: ``"<entry_name> takes a local
+            file path, got the URL ...: use <family>_url"``.
+        FileNotFoundError: no file at ``ckpt`` (or it is a folder); the message
+            names the entry and the path.
+    """
+    _check_ckpt_type(ckpt, entry_name)
+    if is_url(ckpt):
+        sibling = _sibling_entry(entry_name, "_local", "_url")
+        raise ValueError(f"{entry_name} takes a local file path, got the URL {str(ckpt)!r}: use {sibling}")
+    path = Path(ckpt).expanduser()
+    if not path.is_file():
+        what = "is a folder, not a checkpoint file" if path.is_dir() else "checkpoint file not found"
+        raise FileNotFoundError(f"{entry_name}: {what}: {path}")
+    return path
+
+
+def url_checkpoint(ckpt: str, entry_name: str) -> str:
+    """Check the ``ckpt`` argument of a ``<family>_url`` entry.
+
+    Args:
+        ckpt: an ``http(s)://`` URL (downloaded later by :func:`resolve_checkpoint`).
+        entry_name: the calling entry (e.g. ``"apc_url"``), named in errors;
+            for a name ending in ``_url`` the error also names the matching
+            ``_local`` entry.
+
+    Returns:
+        ``ckpt`` as a str.
+
+    Raises:
+        TypeError: ``ckpt`` is not a str or path-like.
+        ValueError: ``ckpt`` is not an http(s) URL: ``"<entry_name> takes an
+            http(s) URL, got ...: use <family>_local"``.
+    """
+    _check_ckpt_type(ckpt, entry_name)
+    if not is_url(ckpt):
+        sibling = _sibling_entry(entry_name, "_url", "_local")
+        raise ValueError(f"{entry_name} takes an http(s) URL, got {str(ckpt)!r}: use {sibling}")
+    return str(ckpt)
 
 
 def _setting(value, env: str, default, cast):
@@ -346,7 +422,7 @@ def download_url_to_file(
     from filelock import FileLock
 
     url = str(url)
-    if not _is_url(url):
+    if not is_url(url):
         raise ValueError(f"not an http(s) URL: {url!r}")
     hash_prefix = _check_hash_format(hash_prefix)
     settings = _settings(progress, retries, backoff, timeout)
@@ -389,7 +465,7 @@ def resolve_checkpoint(
             nothing is cached; the message gives the URL, the cache path to
             place the file at by hand, and the reason.
     """
-    if not _is_url(str(ckpt)):
+    if not is_url(ckpt):
         path = Path(ckpt).expanduser()
         if not path.is_file():
             raise FileNotFoundError(f"checkpoint file not found: {path}")

@@ -7,9 +7,6 @@ https://huggingface.co/leo19941227/apc_series (URLs from s3prl's
 
 from __future__ import annotations
 
-import os
-from urllib.parse import urlparse
-
 from s3prl.util.registry import entry
 
 __all__ = ["apc", "apc_360hr", "apc_960hr", "apc_local", "apc_url"]
@@ -25,32 +22,12 @@ _VERIFIED = (
 )
 
 
-def _is_url(ckpt) -> bool:
-    return urlparse(str(ckpt)).scheme in ("http", "https")
-
-
 def _build(ckpt, refresh: bool, **kwargs):
     from s3prl.util.download import resolve_checkpoint
 
     from .expert import UpstreamExpert
 
     return UpstreamExpert(resolve_checkpoint(ckpt, refresh=refresh), **kwargs)
-
-
-def check_local(ckpt, entry_name: str) -> str:
-    """Raise a clear error when a ``*_local`` entry gets a URL or a missing file."""
-    if _is_url(ckpt):
-        raise ValueError(f"{entry_name} takes a local file path, got the URL {ckpt!r}: use the _url entry")
-    if not os.path.isfile(os.path.expanduser(str(ckpt))):
-        raise FileNotFoundError(f"{entry_name}: checkpoint file not found: {ckpt}")
-    return str(ckpt)
-
-
-def check_url(ckpt, entry_name: str) -> str:
-    """Raise a clear error when a ``*_url`` entry gets something other than an http(s) URL."""
-    if not _is_url(ckpt):
-        raise ValueError(f"{entry_name} takes an http(s) URL, got {ckpt!r}: use the _local entry")
-    return str(ckpt)
 
 
 @entry(
@@ -76,7 +53,9 @@ def apc_local(ckpt: str, **kwargs):
             not match the layout (see :class:`s3prl.upstream.apc.expert.UpstreamExpert`).
         FileNotFoundError: no such file.
     """
-    return _build(check_local(ckpt, "apc_local"), refresh=False, **kwargs)
+    from s3prl.util.download import local_checkpoint
+
+    return _build(local_checkpoint(ckpt, "apc_local"), refresh=False, **kwargs)
 
 
 @entry(
@@ -99,7 +78,9 @@ def apc_url(ckpt: str, refresh: bool = False, **kwargs):
             match the layout.
         s3prl.util.download.DownloadError: the download failed.
     """
-    return _build(check_url(ckpt, "apc_url"), refresh=refresh, **kwargs)
+    from s3prl.util.download import url_checkpoint
+
+    return _build(url_checkpoint(ckpt, "apc_url"), refresh=refresh, **kwargs)
 
 
 @entry(

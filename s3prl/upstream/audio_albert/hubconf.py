@@ -9,7 +9,6 @@ computed from the waveform, ``num_hidden_layers + 1`` hidden states of dim
 768, 10 ms frames. sha256 of the released file is not published.
 """
 
-import os
 from typing import Optional
 
 from s3prl.util.registry import entry
@@ -60,12 +59,13 @@ def audio_albert_local(ckpt: str):
         ckpt: path of the checkpoint file.
 
     Raises:
-        FileNotFoundError: no such file. ValueError: not a Mockingjay-style
-        checkpoint, or its keys do not match its config (keys named).
+        FileNotFoundError: no such file.
+        ValueError: ``ckpt`` is a URL (use ``audio_albert_url``), or not a Mockingjay-style
+            checkpoint, or its keys do not match its config (keys named).
     """
-    if not os.path.isfile(str(ckpt)):
-        raise FileNotFoundError(f"audio_albert_local: checkpoint file not found: {ckpt}")
-    return _build(ckpt)
+    from s3prl.util.download import local_checkpoint
+
+    return _build(local_checkpoint(ckpt, "audio_albert_local"))
 
 
 @entry(model="Audio ALBERT (checkpoint URL)", paper=_PAPER, date=_DATE, input="mel", stride=160)
@@ -76,8 +76,15 @@ def audio_albert_url(ckpt: str, refresh: bool = False, sha256: Optional[str] = N
         ckpt: http(s) URL of a ``states-*.ckpt`` in a released layout.
         refresh: download again even if cached.
         sha256: expected sha256 of the file, when known.
+
+    Raises:
+        ValueError: ``ckpt`` is not an http(s) URL (use ``audio_albert_local``), or
+            the file is not a valid checkpoint (see ``audio_albert_local``).
+        s3prl.util.download.DownloadError: the download failed.
     """
-    return _build(ckpt, refresh=refresh, sha256=sha256)
+    from s3prl.util.download import url_checkpoint
+
+    return _build(url_checkpoint(ckpt, "audio_albert_url"), refresh=refresh, sha256=sha256)
 
 
 @entry(model="Audio ALBERT Base (alias)", **_BASE)

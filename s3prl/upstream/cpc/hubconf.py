@@ -33,8 +33,14 @@ def cpc_local(ckpt: str, **kwargs):
     Args:
         ckpt: path of the checkpoint. Architecture (hidden sizes, norm, AR type)
             comes from its ``config``. Hidden states: encoder output, AR output.
+
+    Raises:
+        ValueError: ``ckpt`` is a URL (use ``cpc_url``), or the file does not match the layout.
+        FileNotFoundError: no such file.
     """
-    return _load(ckpt, **kwargs)
+    from s3prl.util.download import local_checkpoint
+
+    return _load(local_checkpoint(ckpt, "cpc_local"), **kwargs)
 
 
 @entry(
@@ -52,8 +58,14 @@ def cpc_url(ckpt: str, refresh: bool = False, **kwargs):
     Args:
         ckpt: http(s) URL of a CPC_audio checkpoint.
         refresh: download again even if cached.
+
+    Raises:
+        ValueError: ``ckpt`` is not an http(s) URL (use ``cpc_local``), or the file does not match the layout.
+        s3prl.util.download.DownloadError: the download failed.
     """
-    return _load(ckpt, refresh=refresh, **kwargs)
+    from s3prl.util.download import url_checkpoint
+
+    return _load(url_checkpoint(ckpt, "cpc_url"), refresh=refresh, **kwargs)
 
 
 @entry(

@@ -30,8 +30,14 @@ def decoar2_local(ckpt: str, attention_heads: int = 12, **kwargs):
     Args:
         ckpt: path of the checkpoint.
         attention_heads: attention heads (12 in the release; the file does not record it).
+
+    Raises:
+        ValueError: ``ckpt`` is a URL (use ``decoar2_url``), or the file does not match the layout.
+        FileNotFoundError: no such file.
     """
-    return _load(ckpt, attention_heads=attention_heads, **kwargs)
+    from s3prl.util.download import local_checkpoint
+
+    return _load(local_checkpoint(ckpt, "decoar2_local"), attention_heads=attention_heads, **kwargs)
 
 
 @entry(
@@ -49,8 +55,14 @@ def decoar2_url(ckpt: str, refresh: bool = False, attention_heads: int = 12, **k
         ckpt: http(s) URL of the checkpoint.
         refresh: download again even if cached.
         attention_heads: attention heads (12 in the release).
+
+    Raises:
+        ValueError: ``ckpt`` is not an http(s) URL (use ``decoar2_local``), or the file does not match the layout.
+        s3prl.util.download.DownloadError: the download failed.
     """
-    return _load(ckpt, refresh=refresh, attention_heads=attention_heads, **kwargs)
+    from s3prl.util.download import url_checkpoint
+
+    return _load(url_checkpoint(ckpt, "decoar2_url"), refresh=refresh, attention_heads=attention_heads, **kwargs)
 
 
 @entry(

@@ -23,10 +23,6 @@ _PAPER = "https://arxiv.org/abs/2110.01900"
 _VERIFIED = "layout, shapes, head formula, padding and golden tests (no reference implementation installed)"
 
 
-def _is_url(ckpt) -> bool:
-    return str(ckpt).startswith(("http://", "https://"))
-
-
 def _build(ckpt, refresh=False, sha256=None, **kwargs):
     from s3prl.util.download import resolve_checkpoint
 
@@ -49,9 +45,9 @@ def distiller_local(ckpt, **kwargs):
         ValueError: ``ckpt`` is a URL (use ``distiller_url``).
         FileNotFoundError: no such file.
     """
-    if _is_url(ckpt):
-        raise ValueError(f"distiller_local takes a local file, got the URL {ckpt!r}: use distiller_url")
-    return _build(ckpt, **kwargs)
+    from s3prl.util.download import local_checkpoint
+
+    return _build(local_checkpoint(ckpt, "distiller_local"), **kwargs)
 
 
 @entry(model="DistilHuBERT / distiller (any checkpoint, URL)", paper=_PAPER, date="2021-10", stride=320)
@@ -62,9 +58,9 @@ def distiller_url(ckpt, refresh: bool = False, sha256=None, **kwargs):
         ValueError: ``ckpt`` is not an http(s) URL.
         s3prl.util.download.DownloadError: the download failed.
     """
-    if not _is_url(ckpt):
-        raise ValueError(f"distiller_url takes an http(s) URL, got {ckpt!r}: use distiller_local")
-    return _build(ckpt, refresh=refresh, sha256=sha256, **kwargs)
+    from s3prl.util.download import url_checkpoint
+
+    return _build(url_checkpoint(ckpt, "distiller_url"), refresh=refresh, sha256=sha256, **kwargs)
 
 
 @entry(model="DistilHuBERT / distiller (any checkpoint, path or URL)", paper=_PAPER, date="2021-10", stride=320)

@@ -8,7 +8,6 @@ hidden states of dim 768, 10 ms frames. sha256 of the released files is not
 published.
 """
 
-import os
 from typing import Optional
 
 from s3prl.util.registry import entry
@@ -64,12 +63,13 @@ def mockingjay_local(ckpt: str):
         ckpt: path of the checkpoint file.
 
     Raises:
-        FileNotFoundError: no such file. ValueError: not a Mockingjay/TERA
-        checkpoint, or its keys do not match its config (keys named).
+        FileNotFoundError: no such file.
+        ValueError: ``ckpt`` is a URL (use ``mockingjay_url``), or not a Mockingjay/TERA
+            checkpoint, or its keys do not match its config (keys named).
     """
-    if not os.path.isfile(str(ckpt)):
-        raise FileNotFoundError(f"mockingjay_local: checkpoint file not found: {ckpt}")
-    return _build(ckpt)
+    from s3prl.util.download import local_checkpoint
+
+    return _build(local_checkpoint(ckpt, "mockingjay_local"))
 
 
 @entry(model="Mockingjay (checkpoint URL)", paper=_PAPER, date=_DATE, input="mel", stride=160)
@@ -80,8 +80,15 @@ def mockingjay_url(ckpt: str, refresh: bool = False, sha256: Optional[str] = Non
         ckpt: http(s) URL of a ``states-*.ckpt`` in a released layout.
         refresh: download again even if cached.
         sha256: expected sha256 of the file, when known.
+
+    Raises:
+        ValueError: ``ckpt`` is not an http(s) URL (use ``mockingjay_local``), or
+            the file is not a valid checkpoint (see ``mockingjay_local``).
+        s3prl.util.download.DownloadError: the download failed.
     """
-    return _build(ckpt, refresh=refresh, sha256=sha256)
+    from s3prl.util.download import url_checkpoint
+
+    return _build(url_checkpoint(ckpt, "mockingjay_url"), refresh=refresh, sha256=sha256)
 
 
 @entry(model="Mockingjay Large (alias)", ckpt=_URL_360HR_LARGE, data="LibriSpeech train-clean-360 (360 h)", **_LARGE)

@@ -10,12 +10,12 @@ _PAPER = "https://arxiv.org/abs/2001.09239"
 
 
 def _load(ckpt, model_config=None, refresh=False, **kwargs):
-    from s3prl.util.download import resolve_checkpoint
+    from s3prl.util.download import is_url, resolve_checkpoint
 
     from .expert import UpstreamExpert
 
     path = resolve_checkpoint(ckpt, refresh=refresh)
-    if isinstance(model_config, str) and model_config.startswith(("http://", "https://")):
+    if isinstance(model_config, str) and is_url(model_config):
         model_config = resolve_checkpoint(model_config, refresh=refresh)
     return UpstreamExpert(path, model_config=model_config, **kwargs)
 
@@ -35,8 +35,14 @@ def pase_local(ckpt: str, model_config: str | None = None, **kwargs):
         ckpt: path of the encoder checkpoint (``{'step', 'state_dict'}`` or a bare state dict).
         model_config: path of the JSON config (``PASE+.cfg``); default: ``PASE+.cfg``
             next to ``ckpt``, else the published PASE+ config.
+
+    Raises:
+        ValueError: ``ckpt`` is a URL (use ``pase_url``), or the file does not match the layout.
+        FileNotFoundError: no such file.
     """
-    return _load(ckpt, model_config=model_config, **kwargs)
+    from s3prl.util.download import local_checkpoint
+
+    return _load(local_checkpoint(ckpt, "pase_local"), model_config=model_config, **kwargs)
 
 
 @entry(
@@ -54,8 +60,14 @@ def pase_url(ckpt: str, model_config: str | None = None, refresh: bool = False, 
         ckpt: http(s) URL of the encoder checkpoint.
         model_config: URL or path of the JSON config; default: the published PASE+ config.
         refresh: download again even if cached.
+
+    Raises:
+        ValueError: ``ckpt`` is not an http(s) URL (use ``pase_local``), or the file does not match the layout.
+        s3prl.util.download.DownloadError: the download failed.
     """
-    return _load(ckpt, model_config=model_config, refresh=refresh, **kwargs)
+    from s3prl.util.download import url_checkpoint
+
+    return _load(url_checkpoint(ckpt, "pase_url"), model_config=model_config, refresh=refresh, **kwargs)
 
 
 @entry(

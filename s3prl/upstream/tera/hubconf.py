@@ -10,7 +10,6 @@ dim 768 (3-layer Base models: 4), 10 ms frames. sha256 of the released files
 is not published.
 """
 
-import os
 from typing import Optional
 
 from s3prl.util.registry import entry
@@ -70,12 +69,13 @@ def tera_local(ckpt: str):
         ckpt: path of the checkpoint file.
 
     Raises:
-        FileNotFoundError: no such file. ValueError: not a Mockingjay/TERA
-        checkpoint, or its keys do not match its config (keys named).
+        FileNotFoundError: no such file.
+        ValueError: ``ckpt`` is a URL (use ``tera_url``), or not a Mockingjay/TERA
+            checkpoint, or its keys do not match its config (keys named).
     """
-    if not os.path.isfile(str(ckpt)):
-        raise FileNotFoundError(f"tera_local: checkpoint file not found: {ckpt}")
-    return _build(ckpt)
+    from s3prl.util.download import local_checkpoint
+
+    return _build(local_checkpoint(ckpt, "tera_local"))
 
 
 @entry(model="TERA (checkpoint URL)", paper=_PAPER, date=_DATE, input="mel", stride=160)
@@ -86,8 +86,15 @@ def tera_url(ckpt: str, refresh: bool = False, sha256: Optional[str] = None):
         ckpt: http(s) URL of a ``states-*.ckpt`` in a released layout.
         refresh: download again even if cached.
         sha256: expected sha256 of the file, when known.
+
+    Raises:
+        ValueError: ``ckpt`` is not an http(s) URL (use ``tera_local``), or
+            the file is not a valid checkpoint (see ``tera_local``).
+        s3prl.util.download.DownloadError: the download failed.
     """
-    return _build(ckpt, refresh=refresh, sha256=sha256)
+    from s3prl.util.download import url_checkpoint
+
+    return _build(url_checkpoint(ckpt, "tera_url"), refresh=refresh, sha256=sha256)
 
 
 @entry(model="TERA Base (alias)", ckpt=_URL_T_F_M_960HR_DROP1, data=_960H, **_BASE)

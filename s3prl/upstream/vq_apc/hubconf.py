@@ -53,9 +53,9 @@ def vq_apc_local(ckpt: str, **kwargs):
         ValueError: ``ckpt`` is a URL, or the file does not match the layout.
         FileNotFoundError: no such file.
     """
-    from ..apc.hubconf import check_local
+    from s3prl.util.download import local_checkpoint
 
-    return _build(check_local(ckpt, "vq_apc_local"), refresh=False, **kwargs)
+    return _build(local_checkpoint(ckpt, "vq_apc_local"), refresh=False, **kwargs)
 
 
 @entry(
@@ -78,9 +78,9 @@ def vq_apc_url(ckpt: str, refresh: bool = False, **kwargs):
             match the layout.
         s3prl.util.download.DownloadError: the download failed.
     """
-    from ..apc.hubconf import check_url
+    from s3prl.util.download import url_checkpoint
 
-    return _build(check_url(ckpt, "vq_apc_url"), refresh=refresh, **kwargs)
+    return _build(url_checkpoint(ckpt, "vq_apc_url"), refresh=refresh, **kwargs)
 
 
 @entry(

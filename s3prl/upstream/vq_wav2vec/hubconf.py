@@ -33,8 +33,14 @@ def vq_wav2vec_local(ckpt: str, **kwargs):
     Hidden states (as the original s3prl expert): ``z`` (feature extractor
     output, before quantization), the aggregator blocks 0..n-2 (fed with the
     quantized codewords) and ``c``.
+
+    Raises:
+        ValueError: ``ckpt`` is a URL (use ``vq_wav2vec_url``), or the file does not match the layout.
+        FileNotFoundError: no such file.
     """
-    return _load(ckpt, **kwargs)
+    from s3prl.util.download import local_checkpoint
+
+    return _load(local_checkpoint(ckpt, "vq_wav2vec_local"), **kwargs)
 
 
 @entry(
@@ -51,8 +57,14 @@ def vq_wav2vec_url(ckpt: str, refresh: bool = False, **kwargs):
     Args:
         ckpt: http(s) URL of a fairseq vq-wav2vec checkpoint.
         refresh: download again even if cached.
+
+    Raises:
+        ValueError: ``ckpt`` is not an http(s) URL (use ``vq_wav2vec_local``), or the file does not match the layout.
+        s3prl.util.download.DownloadError: the download failed.
     """
-    return _load(ckpt, refresh=refresh, **kwargs)
+    from s3prl.util.download import url_checkpoint
+
+    return _load(url_checkpoint(ckpt, "vq_wav2vec_url"), refresh=refresh, **kwargs)
 
 
 @entry(

@@ -32,8 +32,14 @@ def wav2vec_local(ckpt: str, **kwargs):
 
     Architecture (feature extractor, aggregator, quantizer) comes from the
     checkpoint's ``args``. Hidden states: ``z``, the aggregator blocks and ``c``.
+
+    Raises:
+        ValueError: ``ckpt`` is a URL (use ``wav2vec_url``), or the file does not match the layout.
+        FileNotFoundError: no such file.
     """
-    return _load(ckpt, **kwargs)
+    from s3prl.util.download import local_checkpoint
+
+    return _load(local_checkpoint(ckpt, "wav2vec_local"), **kwargs)
 
 
 @entry(
@@ -50,8 +56,14 @@ def wav2vec_url(ckpt: str, refresh: bool = False, **kwargs):
     Args:
         ckpt: http(s) URL of a fairseq ``wav2vec`` checkpoint.
         refresh: download again even if cached.
+
+    Raises:
+        ValueError: ``ckpt`` is not an http(s) URL (use ``wav2vec_local``), or the file does not match the layout.
+        s3prl.util.download.DownloadError: the download failed.
     """
-    return _load(ckpt, refresh=refresh, **kwargs)
+    from s3prl.util.download import url_checkpoint
+
+    return _load(url_checkpoint(ckpt, "wav2vec_url"), refresh=refresh, **kwargs)
 
 
 @entry(

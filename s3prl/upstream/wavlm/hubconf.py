@@ -28,10 +28,6 @@ _DATA_PLUS = "Libri-Light 60 k h + GigaSpeech 10 k h + VoxPopuli 24 k h (94 k h)
 _VERIFIED = "parity with transformers WavLMModel (seeded weights, UniLM layout); padding; golden"
 
 
-def _is_url(ckpt) -> bool:
-    return str(ckpt).startswith(("http://", "https://"))
-
-
 def _build(ckpt, refresh=False, sha256=None, **kwargs):
     from s3prl.util.download import resolve_checkpoint
 
@@ -54,9 +50,9 @@ def wavlm_local(ckpt, **kwargs):
         ValueError: ``ckpt`` is a URL (use ``wavlm_url``).
         FileNotFoundError: no such file.
     """
-    if _is_url(ckpt):
-        raise ValueError(f"wavlm_local takes a local file, got the URL {ckpt!r}: use wavlm_url")
-    return _build(ckpt, **kwargs)
+    from s3prl.util.download import local_checkpoint
+
+    return _build(local_checkpoint(ckpt, "wavlm_local"), **kwargs)
 
 
 @entry(model="WavLM (any checkpoint, URL)", paper=_PAPER, date="2021-10", stride=320)
@@ -73,9 +69,9 @@ def wavlm_url(ckpt, refresh: bool = False, sha256=None, **kwargs):
         ValueError: ``ckpt`` is not an http(s) URL.
         s3prl.util.download.DownloadError: the download failed.
     """
-    if not _is_url(ckpt):
-        raise ValueError(f"wavlm_url takes an http(s) URL, got {ckpt!r}: use wavlm_local")
-    return _build(ckpt, refresh=refresh, sha256=sha256, **kwargs)
+    from s3prl.util.download import url_checkpoint
+
+    return _build(url_checkpoint(ckpt, "wavlm_url"), refresh=refresh, sha256=sha256, **kwargs)
 
 
 @entry(model="WavLM (any checkpoint, path or URL)", paper=_PAPER, date="2021-10", stride=320)
