@@ -27,7 +27,9 @@ from __future__ import annotations
 
 import difflib as _difflib
 import fnmatch as _fnmatch
+import functools as _functools
 import importlib as _importlib
+import inspect as _inspect
 from pathlib import Path as _Path
 
 from s3prl.util.download import (  # noqa: F401 - re-exported hub verbs
@@ -85,8 +87,42 @@ def _discover(upstream_dir: _Path, package: str) -> dict:
             fn = getattr(module, name)
             if not callable(fn) or isinstance(fn, type):
                 raise ImportError(f"{where} lists {name!r}, which is not an entry function")
-            entries[name] = fn
+            entries[name] = _with_dtype_option(fn)
     return entries
+
+
+def _with_dtype_option(fn):
+    """Entry ``fn`` plus the ``dtype=`` option every entry takes (same name,
+    docstring, ``info`` and signature via ``__wrapped__``).
+
+    ``dtype`` (``torch.bfloat16`` / ``torch.float16`` / ``"bf16"`` / ``"fp16"``)
+    is handed to the entry when it takes it (the family then converts its
+    parameters), then :meth:`s3prl.upstream.interface.UpstreamBase.set_dtype`
+    makes the forward pass autocast to it and return hidden states in it.
+    """
+
+    params = _inspect.signature(fn).parameters.values()
+    native = any(p.name == "dtype" or p.kind is p.VAR_KEYWORD for p in params)
+
+    @_functools.wraps(fn)
+    def entry_with_dtype(*args, dtype=None, **kwargs):
+        if dtype is None:
+            return fn(*args, **kwargs)
+        from s3prl.upstream.interface import resolve_dtype
+
+        dtype = resolve_dtype(dtype)
+        model = None
+        if native:
+            try:
+                model = fn(*args, dtype=dtype, **kwargs)
+            except TypeError as e:  # **kwargs reached an expert without a dtype option
+                if "'dtype'" not in str(e):
+                    raise
+        if model is None:
+            model = fn(*args, **kwargs)
+        return model.set_dtype(dtype)
+
+    return entry_with_dtype
 
 
 _ENTRIES.update(_discover(_UPSTREAM_DIR, "s3prl.upstream"))

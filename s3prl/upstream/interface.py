@@ -13,10 +13,24 @@ returns the standard dict::
 
 A family only writes :meth:`forward_padded` (padded batch in, per-layer
 features and frame counts out) and sets the static metadata.
+
+Precision (one mechanism for every upstream, see :meth:`UpstreamBase.set_dtype`):
+every hub entry takes ``dtype=`` (``torch.bfloat16``, ``torch.float16``, or
+``"bf16"`` / ``"fp16"`` / ``"fp32"``). The forward pass then runs under
+``torch.autocast(<wav device>, dtype)``: matrix products, convolutions and
+recurrent layers compute in that dtype, precision-sensitive operations (norms,
+softmax, the float64 feature front ends of ``fbank``/``mfcc``/...) keep theirs,
+and every returned hidden state is cast to ``dtype``. Families whose entries
+convert the parameters themselves (wav2vec 2.0, HuBERT, data2vec, WavLM, ...)
+also store their parameters in ``dtype``; the others keep fp32 parameters.
+Under a caller's ``torch.autocast(device, dtype=...)`` the hidden states come
+back in the autocast dtype; otherwise in the parameters' dtype (fp32 by
+default).
 """
 
 from __future__ import annotations
 
+import contextlib
 from typing import Sequence
 
 import torch
@@ -24,6 +38,7 @@ from torch import Tensor, nn
 
 __all__ = [
     "UpstreamBase",
+    "resolve_dtype",
     "check_wavs",
     "pad_wavs",
     "padding_mask",
@@ -115,6 +130,43 @@ def check_wavs(
         raise ValueError(f"wav {bad} contains NaN or Inf values")
 
 
+_DTYPE_NAMES = {
+    "fp32": torch.float32,
+    "float32": torch.float32,
+    "bf16": torch.bfloat16,
+    "bfloat16": torch.bfloat16,
+    "fp16": torch.float16,
+    "float16": torch.float16,
+}
+
+
+def resolve_dtype(dtype: torch.dtype | str | None) -> torch.dtype | None:
+    """The compute dtype an upstream accepts, from a ``torch.dtype`` or a name.
+
+    Args:
+        dtype: ``torch.float32`` / ``torch.bfloat16`` / ``torch.float16``, one of
+            the names ``"fp32"``, ``"float32"``, ``"bf16"``, ``"bfloat16"``,
+            ``"fp16"``, ``"float16"``, or ``None`` (default precision).
+
+    Returns:
+        The ``torch.dtype``, or ``None`` for ``None``.
+
+    Raises:
+        TypeError: anything else (an integer dtype, float64, an unknown name);
+            the message names the accepted values.
+    """
+    if dtype is None:
+        return None
+    if isinstance(dtype, str) and dtype.lower() in _DTYPE_NAMES:
+        return _DTYPE_NAMES[dtype.lower()]
+    if isinstance(dtype, torch.dtype) and dtype in (torch.float32, torch.bfloat16, torch.float16):
+        return dtype
+    raise TypeError(
+        f"dtype must be torch.float32, torch.bfloat16 or torch.float16 (or 'fp32', 'bf16', "
+        f"'fp16'), got {dtype!r}"
+    )
+
+
 def _device_differs(a: torch.device, b: torch.device) -> bool:
     if a.type != b.type:
         return True
@@ -197,6 +249,36 @@ class UpstreamBase(nn.Module):
     downsample_rate: int = 160
     receptive_field: int = 400
     hidden_sizes: list[int] = []
+    #: Reduced precision of the forward pass (``torch.bfloat16`` /
+    #: ``torch.float16``), or ``None`` for the parameters' dtype. Set it with
+    #: :meth:`set_dtype` or an entry's ``dtype=`` option.
+    compute_dtype: torch.dtype | None = None
+
+    def set_dtype(self, dtype: torch.dtype | str | None) -> "UpstreamBase":
+        """Run every later forward pass in ``dtype`` (autocast), for any upstream.
+
+        The parameters are left as they are (fp32 unless the family's entry
+        converted them); each forward pass runs under
+        ``torch.autocast(<device of the wavs>, dtype=dtype)`` so that matrix
+        products, convolutions and recurrent layers compute in ``dtype`` while
+        norms, softmax and float64 feature front ends keep their precision,
+        and every returned hidden state is cast to ``dtype``. The wavs are
+        still given in fp32. Every hub entry's ``dtype=`` option calls this.
+
+        Args:
+            dtype: ``torch.bfloat16`` or ``torch.float16`` (or ``"bf16"`` /
+                ``"fp16"``); ``torch.float32`` / ``"fp32"`` / ``None`` switch
+                autocast off (the parameters' dtype again).
+
+        Returns:
+            ``self``, so that ``model = hub.fbank().set_dtype("bf16")`` works.
+
+        Raises:
+            TypeError: ``dtype`` is not one of these (see :func:`resolve_dtype`).
+        """
+        dtype = resolve_dtype(dtype)
+        self.compute_dtype = None if dtype in (None, torch.float32) else dtype
+        return self
 
     @property
     def num_layers(self) -> int:
@@ -248,7 +330,9 @@ class UpstreamBase(nn.Module):
         Returns:
             dict with ``hidden_states`` (list of ``num_layers`` tensors of shape
             ``(batch, frames, hidden_sizes[i])``, zero past each wav's valid
-            frames; fp32, or the model's / autocast dtype), ``last_hidden_state``
+            frames; dtype :meth:`output_dtype`: fp32 by default, else the
+            ``dtype=`` option's, the caller's autocast or the parameters' dtype),
+            ``last_hidden_state``
             (``hidden_states[-1]``) and ``hidden_states_len`` (``(batch,)`` long
             tensor of valid frames).
 
@@ -257,21 +341,46 @@ class UpstreamBase(nn.Module):
         """
         check_wavs(wavs, self.receptive_field, self._model_device())
         groups = length_groups([w.numel() for w in wavs], self.max_padding_waste)
-        if len(groups) == 1:
-            hidden_states, hs_len = self._forward_group(wavs)
-        else:
-            parts = [(idx, *self._forward_group([wavs[i] for i in idx])) for idx in groups]
-            hidden_states, hs_len = _merge_groups(parts, len(wavs))
+        device_type = wavs[0].device.type
+        out_dtype = self.output_dtype(device_type)
+        with self._autocast(device_type):
+            if len(groups) == 1:
+                hidden_states, hs_len = self._forward_group(wavs, out_dtype)
+            else:
+                parts = [(idx, *self._forward_group([wavs[i] for i in idx], out_dtype)) for idx in groups]
+                hidden_states, hs_len = _merge_groups(parts, len(wavs))
         return {
             "hidden_states": hidden_states,
             "last_hidden_state": hidden_states[-1],
             "hidden_states_len": hs_len,
         }
 
-    def _forward_group(self, wavs: Sequence[Tensor]) -> tuple[list[Tensor], Tensor]:
+    def output_dtype(self, device_type: str = "cpu") -> torch.dtype:
+        """The dtype of the hidden states a forward pass on ``device_type`` returns.
+
+        :attr:`compute_dtype` when set; else the autocast dtype when the
+        caller runs the model inside ``torch.autocast(device_type, ...)``; else
+        the parameters' dtype (fp32 by default).
+        """
+        if self.compute_dtype is not None:
+            return self.compute_dtype
+        if torch.is_autocast_enabled(device_type):
+            return torch.get_autocast_dtype(device_type)
+        return self._model_dtype()
+
+    def _autocast(self, device_type: str):
+        if self.compute_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type, dtype=self.compute_dtype)
+
+    def _forward_group(
+        self, wavs: Sequence[Tensor], out_dtype: torch.dtype | None = None
+    ) -> tuple[list[Tensor], Tensor]:
         padded, lengths = pad_wavs(wavs, dtype=self._model_dtype())
         hidden_states, hs_len = self.forward_padded(padded, lengths)
         hidden_states = list(hidden_states)
+        if out_dtype is not None:
+            hidden_states = [h if h.dtype == out_dtype else h.to(out_dtype) for h in hidden_states]
         if len(hidden_states) != self.num_layers:
             raise RuntimeError(
                 f"{type(self).__name__} produced {len(hidden_states)} hidden states "
