@@ -25,6 +25,7 @@ from test.regenerate_goldens import golden_result
 from test.utils import (
     assert_matches_golden,
     assert_padding_invariant,
+    assert_same_hidden_states,
     mixed_length_wavs,
     sample_wavs,
 )
@@ -211,10 +212,8 @@ def test_url_entry_through_local_server(tmp_path):
         again = hub.apc_360hr(ckpt=url).eval()  # cached: no second download
         assert server.requests["/apc_tiny.ckpt"] == 1
     wav = torch.randn(5000) * 0.1
-    with torch.no_grad():
-        a, b, c = local([wav]), model([wav]), again([wav])
-    for x, y, z in zip(a["hidden_states"], b["hidden_states"], c["hidden_states"]):
-        assert torch.equal(x, y) and torch.equal(x, z)
+    assert_same_hidden_states(local, model, [wav])
+    assert_same_hidden_states(local, again, [wav])
 
 
 def test_local_and_url_entries_check_their_argument(tmp_path):

@@ -12,7 +12,12 @@ from s3prl.util.audio import sample_speech_files
 from s3prl.util.checkpoint import load_checkpoint
 from s3prl.util.extract import hidden_states_of_files
 from test.checkpoint_builders import decoar2 as builders
-from test.utils import assert_matches_golden, assert_padding_invariant, mixed_length_wavs
+from test.utils import (
+    assert_matches_golden,
+    assert_padding_invariant,
+    assert_same_hidden_states,
+    mixed_length_wavs,
+)
 
 
 def reference_features(wav: torch.Tensor) -> torch.Tensor:
@@ -116,10 +121,7 @@ def test_url_entry(tmp_path):
     with serve_directory(tmp_path / "files") as server:
         remote = hub.decoar2_url(server.url + path.name)
         assert server.requests["/" + path.name] >= 1
-    local = hub.decoar2_local(str(path))
-    with torch.no_grad():
-        for a, b in zip(remote(wav)["hidden_states"], local(wav)["hidden_states"]):
-            assert torch.equal(a, b)
+    assert_same_hidden_states(remote, hub.decoar2_local(str(path)), wav)
 
 
 def test_bad_checkpoints(tmp_path):

@@ -19,7 +19,12 @@ from s3prl.util.extract import hidden_states_of_files
 from test.checkpoint_builders import audio_albert as albert_builders
 from test.checkpoint_builders import mockingjay as mj
 from test.checkpoint_builders import tera as tera_builders
-from test.utils import assert_matches_golden, assert_padding_invariant, mixed_length_wavs
+from test.utils import (
+    assert_matches_golden,
+    assert_padding_invariant,
+    assert_same_hidden_states,
+    mixed_length_wavs,
+)
 
 ALL_BUILDERS = {**mj.BUILDERS, **tera_builders.BUILDERS, **albert_builders.BUILDERS}
 
@@ -293,11 +298,8 @@ def test_url_entries_through_local_server(tmp_path):
             (hub.tera_960hr(ckpt=server.url + "tera/states-1000000.ckpt"), p_tera, hub.tera_local),
         ]
         assert server.requests["/tera/states-1000000.ckpt"] == 1  # second call: cache hit
-    with torch.no_grad():
-        for model, path, local in models:
-            ref = local(str(path))
-            for x, y in zip(model(wav)["hidden_states"], ref(wav)["hidden_states"]):
-                assert torch.equal(x, y)
+    for model, path, local in models:
+        assert_same_hidden_states(model, local(str(path)), wav)
 
 
 # --------------------------------------------------------------------------- #

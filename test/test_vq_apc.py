@@ -14,6 +14,7 @@ from test.test_apc import gru_reference, single_features
 from test.utils import (
     assert_matches_golden,
     assert_padding_invariant,
+    assert_same_hidden_states,
     mixed_length_wavs,
     sample_wavs,
 )
@@ -94,10 +95,7 @@ def test_url_entry_through_local_server(tmp_path, tiny):
     with serve_directory(srv) as server:
         model = hub.vq_apc_url(ckpt=server.url + "vq.ckpt").eval()
         assert server.requests["/vq.ckpt"] == 1
-    with torch.no_grad():
-        a = model([wav])
-        b = hub.vq_apc_local(ckpt=str(path)).eval()([wav])
-    assert all(torch.equal(x, y) for x, y in zip(a["hidden_states"], b["hidden_states"]))
+    assert_same_hidden_states(model, hub.vq_apc_local(ckpt=str(path)).eval(), [wav])
     with pytest.raises(ValueError, match="vq_apc_url takes an http"):
         hub.vq_apc_url(ckpt=str(path))
     with pytest.raises(ValueError, match="vq_apc_local takes a local file path"):

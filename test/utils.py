@@ -70,6 +70,19 @@ def assert_padding_invariant(model, wavs: list[torch.Tensor], atol: float = 1e-4
     return worst
 
 
+def assert_same_hidden_states(model_a, model_b, wavs: list[torch.Tensor]) -> None:
+    """Two upstreams give bit-identical outputs on ``wavs`` (e.g. a checkpoint loaded
+    through its ``_url`` entry and through its ``_local`` entry): same frame counts,
+    same number of hidden states, ``torch.equal`` tensors (no tolerance)."""
+    with torch.no_grad():
+        a, b = model_a(wavs), model_b(wavs)
+    assert torch.equal(a["hidden_states_len"], b["hidden_states_len"])
+    assert len(a["hidden_states"]) == len(b["hidden_states"]), "number of hidden states"
+    for k, (x, y) in enumerate(zip(a["hidden_states"], b["hidden_states"])):
+        assert x.shape == y.shape, f"hidden state {k}: {tuple(x.shape)} != {tuple(y.shape)}"
+        assert torch.equal(x, y), f"hidden state {k} differs (max abs diff {(x - y).abs().max().item():.3g})"
+
+
 def mixed_length_wavs(seed: int = 0, seconds=(0.5, 10.0, 3.2)) -> list[torch.Tensor]:
     """Seeded noise-like 'speech' of the given durations at 16 kHz."""
     gen = torch.Generator().manual_seed(seed)
