@@ -19,6 +19,7 @@ from test.checkpoint_builders.apc import (
     apc_state,
     audio_config,
     build_apc_tiny,
+    save_toolkit_checkpoint,
     write_apc_checkpoint,
 )
 from test.regenerate_goldens import golden_result
@@ -225,25 +226,19 @@ def test_local_and_url_entries_check_their_argument(tmp_path):
         hub.apc_url(ckpt=str(tmp_path / "x.ckpt"))
 
 
-def _write(tmp_path, config, state, name="bad.ckpt"):
-    path = tmp_path / name
-    torch.save({"config": config, "model": state}, path)
-    return str(path)
-
-
 def test_missing_and_unexpected_keys_are_named(tmp_path):
     paras = apc_paras()
     state = apc_state(paras, 80, seed=1)
     missing = {k: v for k, v in state.items() if k != "rnn_layers.1.bias_hh_l0"}
     with pytest.raises(ValueError, match=r"missing key\(s\) \['rnn_layers.1.bias_hh_l0'\]"):
-        hub.apc_local(ckpt=_write(tmp_path, apc_config(paras), missing))
+        hub.apc_local(ckpt=save_toolkit_checkpoint(tmp_path / "bad.ckpt", apc_config(paras), missing))
     extra = dict(state, **{"rnn_layers.3.weight_ih_l0": torch.zeros(96, 32)})
     with pytest.raises(ValueError, match=r"unexpected key\(s\) \['rnn_layers.3.weight_ih_l0'\]"):
-        hub.apc_local(ckpt=_write(tmp_path, apc_config(paras), extra))
+        hub.apc_local(ckpt=save_toolkit_checkpoint(tmp_path / "bad.ckpt", apc_config(paras), extra))
     # the ignored training head must be there too: a truncated file is not silently accepted
     no_head = {k: v for k, v in state.items() if not k.startswith("postnet")}
     with pytest.raises(ValueError, match=r"missing key\(s\) \['postnet.bias', 'postnet.weight'\]"):
-        hub.apc_local(ckpt=_write(tmp_path, apc_config(paras), no_head))
+        hub.apc_local(ckpt=save_toolkit_checkpoint(tmp_path / "bad.ckpt", apc_config(paras), no_head))
 
 
 def test_shape_mismatch_is_named(tmp_path):
@@ -251,7 +246,7 @@ def test_shape_mismatch_is_named(tmp_path):
     state = apc_state(paras, 80, seed=1)
     state["rnn_layers.2.weight_hh_l0"] = torch.zeros(96, 16)
     with pytest.raises(ValueError, match=r"rnn_layers.2.weight_hh_l0: checkpoint \(96, 16\) vs model \(96, 32\)"):
-        hub.apc_local(ckpt=_write(tmp_path, apc_config(paras), state))
+        hub.apc_local(ckpt=save_toolkit_checkpoint(tmp_path / "bad.ckpt", apc_config(paras), state))
 
 
 @pytest.mark.parametrize(
@@ -270,7 +265,7 @@ def test_bad_config_is_named(tmp_path, change, words):
     config = apc_config(paras)
     change(config)
     with pytest.raises(ValueError, match=words):
-        hub.apc_local(ckpt=_write(tmp_path, config, apc_state(apc_paras(), 80, seed=1)))
+        hub.apc_local(ckpt=save_toolkit_checkpoint(tmp_path / "bad.ckpt", config, apc_state(apc_paras(), 80, seed=1)))
 
 
 def test_not_the_layout(tmp_path):

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 import s3prl.hub as hub
-from test.checkpoint_builders.apc import audio_config
+from test.checkpoint_builders.apc import audio_config, save_toolkit_checkpoint
 from test.checkpoint_builders.npc import (
     build_npc_tiny,
     npc_config,
@@ -184,27 +184,21 @@ def test_url_entry_through_local_server(tmp_path, tiny):
         hub.npc_local(ckpt="http://127.0.0.1:1/npc.ckpt")
 
 
-def _write(tmp_path, config, state):
-    path = tmp_path / "bad.ckpt"
-    torch.save({"config": config, "model": state}, path)
-    return str(path)
-
-
 def test_missing_and_unexpected_keys_are_named(tmp_path):
     paras = npc_paras()
     state = npc_state(paras, 80, seed=1)
     missing = {k: v for k, v in state.items() if k != "masked_convs.2.conv_mask"}
     with pytest.raises(ValueError, match=r"missing key\(s\) \['masked_convs.2.conv_mask'\]"):
-        hub.npc_local(ckpt=_write(tmp_path, npc_config(paras), missing))
+        hub.npc_local(ckpt=save_toolkit_checkpoint(tmp_path / "bad.ckpt", npc_config(paras), missing))
     extra = dict(state, **{"blocks.3.conv.weight": torch.zeros(32, 32, 3)})
     with pytest.raises(ValueError, match=r"unexpected key\(s\) \['blocks.3.conv.weight'\]"):
-        hub.npc_local(ckpt=_write(tmp_path, npc_config(paras), extra))
+        hub.npc_local(ckpt=save_toolkit_checkpoint(tmp_path / "bad.ckpt", npc_config(paras), extra))
     # batch_norm: False in the config but BN weights in the file
     with pytest.raises(ValueError, match=r"unexpected key\(s\) \['blocks.0.bn1.bias'"):
-        hub.npc_local(ckpt=_write(tmp_path, npc_config(dict(paras, batch_norm=False)), state))
+        hub.npc_local(ckpt=save_toolkit_checkpoint(tmp_path / "bad.ckpt", npc_config(dict(paras, batch_norm=False)), state))
     bad_shape = dict(state, **{"blocks.1.linear.weight": torch.zeros(32, 32, 3)})
     with pytest.raises(ValueError, match=r"blocks.1.linear.weight: checkpoint \(32, 32, 3\) vs model \(32, 32, 1\)"):
-        hub.npc_local(ckpt=_write(tmp_path, npc_config(paras), bad_shape))
+        hub.npc_local(ckpt=save_toolkit_checkpoint(tmp_path / "bad.ckpt", npc_config(paras), bad_shape))
 
 
 @pytest.mark.parametrize(
@@ -221,4 +215,4 @@ def test_missing_and_unexpected_keys_are_named(tmp_path):
 def test_bad_config_is_named(tmp_path, over, words):
     state = npc_state(npc_paras(), 80, seed=1)
     with pytest.raises(ValueError, match=words):
-        hub.npc_local(ckpt=_write(tmp_path, npc_config(npc_paras(**over)), state))
+        hub.npc_local(ckpt=save_toolkit_checkpoint(tmp_path / "bad.ckpt", npc_config(npc_paras(**over)), state))

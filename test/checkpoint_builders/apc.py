@@ -60,6 +60,27 @@ def apc_paras(hidden: int = HIDDEN, layers: int = LAYERS, vq: dict | None = None
     return paras
 
 
+def vq_layers_state(vq: dict | None, rand) -> dict:
+    """``vq_layers.<g>.*`` tensors of the toolkit's VQ layers (VQ-APC, NPC), drawn in
+    key order from ``rand(*shape, scale=...)``; empty when ``vq`` is None."""
+    sd = {}
+    if vq is not None:
+        for g, (cs, cd) in enumerate(zip(vq["codebook_size"], vq["code_dim"])):
+            sd[f"vq_layers.{g}.vq_logits.weight"] = rand(cs, cd, scale=0.2)
+            sd[f"vq_layers.{g}.vq_logits.bias"] = rand(cs, scale=0.1)
+            sd[f"vq_layers.{g}.codebook_CxE.weight"] = rand(cd, cs, scale=0.2)
+    return sd
+
+
+def save_toolkit_checkpoint(path: Path, config: dict, state: dict) -> Path:
+    """Write ``{"config": config, "model": state}`` (the original toolkit's APC / VQ-APC /
+    NPC file layout) at ``path``, creating its folder."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"config": config, "model": state}, path)
+    return path
+
+
 def apc_state(paras: dict, feat_dim: int, seed: int) -> dict:
     """Seeded state dict with the released key names and shapes for ``paras``."""
     gen = torch.Generator().manual_seed(seed)
@@ -75,12 +96,7 @@ def apc_state(paras: dict, feat_dim: int, seed: int) -> dict:
         sd[f"rnn_layers.{i}.weight_hh_l0"] = rand(3 * h, h, scale=1.5 / h**0.5)
         sd[f"rnn_layers.{i}.bias_ih_l0"] = rand(3 * h, scale=0.3)
         sd[f"rnn_layers.{i}.bias_hh_l0"] = rand(3 * h, scale=0.3)
-    vq = paras.get("vq")
-    if vq is not None:
-        for g, (cs, cd) in enumerate(zip(vq["codebook_size"], vq["code_dim"])):
-            sd[f"vq_layers.{g}.vq_logits.weight"] = rand(cs, cd, scale=0.2)
-            sd[f"vq_layers.{g}.vq_logits.bias"] = rand(cs, scale=0.1)
-            sd[f"vq_layers.{g}.codebook_CxE.weight"] = rand(cd, cs, scale=0.2)
+    sd.update(vq_layers_state(paras.get("vq"), rand))
     sd["postnet.weight"] = rand(feat_dim, h, scale=0.2)
     sd["postnet.bias"] = rand(feat_dim, scale=0.1)
     return sd
@@ -91,10 +107,7 @@ def write_apc_checkpoint(path: Path, seed: int = 0, vq: dict | None = None, **ov
     paras = apc_paras(vq=vq, **over)
     config = apc_config(paras)
     state = apc_state(paras, config["data"]["audio"]["feat_dim"], seed)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"config": config, "model": state}, path)
-    return path
+    return save_toolkit_checkpoint(path, config, state)
 
 
 def build_apc_tiny(dst_dir: Path):

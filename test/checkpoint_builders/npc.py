@@ -24,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from test.checkpoint_builders.apc import audio_config
+from test.checkpoint_builders.apc import audio_config, save_toolkit_checkpoint, vq_layers_state
 
 HIDDEN = 32
 
@@ -88,12 +88,7 @@ def npc_state(paras: dict, feat_dim: int, seed: int) -> dict:
             head = (k - m) // 2
             mask[:, :, head : head + m] = 0
             sd[f"masked_convs.{i}.conv_mask"] = mask
-    vq = paras.get("vq")
-    if vq is not None:
-        for g, (cs, cd) in enumerate(zip(vq["codebook_size"], vq["code_dim"])):
-            sd[f"vq_layers.{g}.vq_logits.weight"] = rand(cs, cd, scale=0.2)
-            sd[f"vq_layers.{g}.vq_logits.bias"] = rand(cs, scale=0.1)
-            sd[f"vq_layers.{g}.codebook_CxE.weight"] = rand(cd, cs, scale=0.2)
+    sd.update(vq_layers_state(paras.get("vq"), rand))
     if paras.get("dim_bottleneck"):
         sd["ae_bottleneck.weight"] = rand(paras["dim_bottleneck"], h, scale=1.0 / h**0.5)
         sd["postnet.weight"] = rand(feat_dim, paras["dim_bottleneck"], scale=0.2)
@@ -108,10 +103,7 @@ def write_npc_checkpoint(path: Path, seed: int = 0, **over) -> Path:
     paras = npc_paras(**over)
     config = npc_config(paras)
     state = npc_state(paras, config["data"]["audio"]["feat_dim"], seed)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"config": config, "model": state}, path)
-    return path
+    return save_toolkit_checkpoint(path, config, state)
 
 
 def build_npc_tiny(dst_dir: Path):
