@@ -47,8 +47,10 @@ from .layout import (
     build_frontend,
     check_options,
     check_state_keys,
+    check_vq_paras,
     load_used_weights,
     read_config_model_checkpoint,
+    training_head_keys,
 )
 
 __all__ = ["APC", "UpstreamExpert", "IGNORED_HEADS", "apc_state_keys"]
@@ -60,7 +62,6 @@ __all__ = ["APC", "UpstreamExpert", "IGNORED_HEADS", "apc_state_keys"]
 IGNORED_HEADS = ("postnet", "vq_layers")
 
 _PARAS = ("num_layers", "hidden_size", "dropout", "residual", "vq")
-_VQ_PARAS = ("codebook_size", "code_dim", "gumbel_temperature")
 
 
 class APC(nn.Module):
@@ -133,19 +134,7 @@ def _check_paras(paras: Mapping[str, Any]) -> dict:
     num_layers, hidden = int(paras["num_layers"]), int(paras["hidden_size"])
     if num_layers < 1 or hidden < 1:
         raise ValueError(f"{where}: num_layers and hidden_size must be >= 1, got {num_layers}, {hidden}")
-    vq = paras.get("vq")
-    groups = 0
-    if vq is not None:
-        if not isinstance(vq, Mapping):
-            raise ValueError(f"{where}['vq'] must be a dict, got {type(vq).__name__}")
-        check_options(vq, _VQ_PARAS, f"{where}['vq']")
-        sizes, dims = list(vq.get("codebook_size", [])), list(vq.get("code_dim", []))
-        if len(sizes) != len(dims) or not sizes or sum(dims) != hidden:
-            raise ValueError(
-                f"{where}['vq']: codebook_size {sizes} and code_dim {dims} must have the "
-                f"same non-zero length and code_dim must sum to hidden_size {hidden}"
-            )
-        groups = len(sizes)
+    groups = check_vq_paras(paras.get("vq"), hidden, where)
     return {
         "num_layers": num_layers,
         "hidden_size": hidden,
@@ -162,14 +151,7 @@ def apc_state_keys(num_layers: int, vq_groups: int) -> tuple[list[str], list[str
         for i in range(num_layers)
         for name in ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")
     ]
-    ignored = ["postnet.weight", "postnet.bias"]
-    for g in range(vq_groups):
-        ignored += [
-            f"vq_layers.{g}.vq_logits.weight",
-            f"vq_layers.{g}.vq_logits.bias",
-            f"vq_layers.{g}.codebook_CxE.weight",
-        ]
-    return used, ignored
+    return used, training_head_keys(vq_groups)
 
 
 class UpstreamExpert(UpstreamBase):

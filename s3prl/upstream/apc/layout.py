@@ -38,6 +38,8 @@ __all__ = [
     "read_config_model_checkpoint",
     "check_state_keys",
     "check_options",
+    "check_vq_paras",
+    "training_head_keys",
     "fbank_options",
     "build_frontend",
 ]
@@ -97,6 +99,55 @@ def check_options(options: Mapping[str, Any], allowed: Iterable[str], where: str
         raise ValueError(
             f"{where} has unknown setting(s) {unknown}; known: {sorted(allowed)}"
         )
+
+
+VQ_PARAS = ("codebook_size", "code_dim", "gumbel_temperature")
+
+
+def check_vq_paras(vq: Any, hidden_size: int, where: str) -> int:
+    """Check the ``vq`` entry of a VQ-APC / NPC ``config['model']['paras']``.
+
+    Args:
+        vq: ``{"codebook_size": [int, ...], "code_dim": [int, ...],
+            "gumbel_temperature": float}`` (one codebook per group), or None.
+        hidden_size: the quantised layer's size; the ``code_dim`` must sum to it.
+        where: where ``vq`` was read, for the message.
+
+    Returns:
+        The number of codebook groups (0 when ``vq`` is None).
+
+    Raises:
+        ValueError: ``vq`` is not a dict, has unknown settings, or its
+            ``codebook_size`` / ``code_dim`` lists differ in length, are empty
+            or do not sum to ``hidden_size``.
+    """
+    if vq is None:
+        return 0
+    if not isinstance(vq, Mapping):
+        raise ValueError(f"{where}['vq'] must be a dict, got {type(vq).__name__}")
+    check_options(vq, VQ_PARAS, f"{where}['vq']")
+    sizes, dims = list(vq.get("codebook_size", [])), list(vq.get("code_dim", []))
+    if len(sizes) != len(dims) or not sizes or sum(dims) != hidden_size:
+        raise ValueError(
+            f"{where}['vq']: codebook_size {sizes} and code_dim {dims} must have the "
+            f"same non-zero length and code_dim must sum to hidden_size {hidden_size}"
+        )
+    return len(sizes)
+
+
+def training_head_keys(vq_groups: int) -> list[str]:
+    """State-dict keys of the training-only heads of APC / VQ-APC / NPC checkpoints:
+    the ``postnet`` (predicts the future frame) and each VQ group's ``vq_layers.<g>.*``
+    (the hidden states are taken before quantisation). They must be in the file
+    (see :func:`check_state_keys`) but are not loaded."""
+    ignored = ["postnet.weight", "postnet.bias"]
+    for g in range(vq_groups):
+        ignored += [
+            f"vq_layers.{g}.vq_logits.weight",
+            f"vq_layers.{g}.vq_logits.bias",
+            f"vq_layers.{g}.codebook_CxE.weight",
+        ]
+    return ignored
 
 
 def check_state_keys(

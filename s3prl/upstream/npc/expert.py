@@ -51,8 +51,10 @@ from s3prl.upstream.apc.layout import (
     build_frontend,
     check_options,
     check_state_keys,
+    check_vq_paras,
     load_used_weights,
     read_config_model_checkpoint,
+    training_head_keys,
 )
 from s3prl.upstream.interface import UpstreamBase, padding_mask
 
@@ -71,7 +73,6 @@ _PARAS = (
     "disable_cross_layer",
     "dim_bottleneck",
 )
-_VQ_PARAS = ("codebook_size", "code_dim", "gumbel_temperature")
 _BN = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
 
 
@@ -249,20 +250,9 @@ def _check_paras(paras: Mapping[str, Any]) -> dict:
     if out["activate"] not in ("relu", "tanh"):
         raise ValueError(f"{where}['activate'] must be 'relu' or 'tanh', got {out['activate']!r}")
     vq = paras.get("vq")
-    out["vq_groups"] = 0
-    if vq is not None:
-        if out["dim_bottleneck"] is not None:
-            raise ValueError(f"{where}: 'vq' and 'dim_bottleneck' cannot both be set")
-        if not isinstance(vq, Mapping):
-            raise ValueError(f"{where}['vq'] must be a dict, got {type(vq).__name__}")
-        check_options(vq, _VQ_PARAS, f"{where}['vq']")
-        sizes, dims = list(vq.get("codebook_size", [])), list(vq.get("code_dim", []))
-        if len(sizes) != len(dims) or not sizes or sum(dims) != out["hidden_size"]:
-            raise ValueError(
-                f"{where}['vq']: codebook_size {sizes} and code_dim {dims} must have the "
-                f"same non-zero length and code_dim must sum to hidden_size {out['hidden_size']}"
-            )
-        out["vq_groups"] = len(sizes)
+    if vq is not None and out["dim_bottleneck"] is not None:
+        raise ValueError(f"{where}: 'vq' and 'dim_bottleneck' cannot both be set")
+    out["vq_groups"] = check_vq_paras(vq, out["hidden_size"], where)
     if out["dim_bottleneck"] is not None:
         out["dim_bottleneck"] = int(out["dim_bottleneck"])
     return out
@@ -283,14 +273,7 @@ def npc_state_keys(paras: Mapping[str, Any]) -> tuple[list[str], list[str]]:
             ]
     if paras["dim_bottleneck"] is not None:
         used.append("ae_bottleneck.weight")
-    ignored = ["postnet.weight", "postnet.bias"]
-    for g in range(paras["vq_groups"]):
-        ignored += [
-            f"vq_layers.{g}.vq_logits.weight",
-            f"vq_layers.{g}.vq_logits.bias",
-            f"vq_layers.{g}.codebook_CxE.weight",
-        ]
-    return used, ignored
+    return used, training_head_keys(paras["vq_groups"])
 
 
 class UpstreamExpert(UpstreamBase):
