@@ -355,6 +355,25 @@ def _kaldi_dct(num_ceps: int, num_bins: int) -> Tensor:
     return dct
 
 
+def _kaldi_mel_energies(
+    spec: Tensor, num_mel_bins: int, sample_rate: float, low_freq: float, high_freq: float
+) -> Tensor:
+    """Mel filterbank energies ``(batch, frames, num_mel_bins)`` of a
+    :func:`kaldi_power_spectrum` output ``(batch, frames, n_fft // 2 + 1)``
+    (Kaldi ``MelBanks``, see :func:`kaldi_mel_banks`)."""
+    n_fft = 2 * (spec.size(-1) - 1)
+    banks = kaldi_mel_banks(num_mel_bins, n_fft, sample_rate, low_freq, high_freq)
+    return spec @ banks.to(spec.device, spec.dtype)
+
+
+def _floor_log_energy(log_energy: Tensor, energy_floor: float) -> Tensor:
+    """Kaldi's energy floor: ``max(log_energy, log(energy_floor))``; none when
+    ``energy_floor <= 0``."""
+    if energy_floor > 0.0:
+        return log_energy.clamp(min=math.log(energy_floor))
+    return log_energy
+
+
 def _subtract_mean(feats: Tensor, frames_len: Tensor) -> Tensor:
     mask = _valid_mask(frames_len, feats.size(1))[..., None]
     count = frames_len.clamp(min=1).to(torch.float64)[:, None]
@@ -411,14 +430,11 @@ def kaldi_fbank(
         preemphasis_coefficient, remove_dc_offset, window_type, blackman_coeff,
         round_to_power_of_two, snip_edges, raw_energy, use_power, generator,
     )  # fmt: skip
-    n_fft = 2 * (spec.size(-1) - 1)
-    banks = kaldi_mel_banks(num_mel_bins, n_fft, sample_rate, low_freq, high_freq)
-    feats = spec @ banks.to(spec.device, spec.dtype)
+    feats = _kaldi_mel_energies(spec, num_mel_bins, sample_rate, low_freq, high_freq)
     if use_log_fbank:
         feats = feats.clamp(min=FLT_EPSILON).log()
     if use_energy:
-        if energy_floor > 0.0:
-            log_energy = log_energy.clamp(min=math.log(energy_floor))
+        log_energy = _floor_log_energy(log_energy, energy_floor)
         parts = [feats, log_energy[..., None]] if htk_compat else [log_energy[..., None], feats]
         feats = torch.cat(parts, dim=-1)
     if subtract_mean:
@@ -478,17 +494,15 @@ def kaldi_mfcc(
         preemphasis_coefficient, remove_dc_offset, window_type, blackman_coeff,
         round_to_power_of_two, snip_edges, raw_energy, True, generator,
     )  # fmt: skip
-    n_fft = 2 * (spec.size(-1) - 1)
-    banks = kaldi_mel_banks(num_mel_bins, n_fft, sample_rate, low_freq, high_freq)
-    logmel = (spec @ banks.to(spec.device, spec.dtype)).clamp(min=FLT_EPSILON).log()
+    logmel = _kaldi_mel_energies(spec, num_mel_bins, sample_rate, low_freq, high_freq)
+    logmel = logmel.clamp(min=FLT_EPSILON).log()
     feats = logmel @ _kaldi_dct(num_ceps, num_mel_bins).to(spec.device, spec.dtype)
     if cepstral_lifter != 0.0:
         i = torch.arange(num_ceps, dtype=torch.float64)
         lifter = 1.0 + 0.5 * cepstral_lifter * torch.sin(math.pi * i / cepstral_lifter)
         feats = feats * lifter.to(spec.device, spec.dtype)
     if use_energy:
-        if energy_floor > 0.0:
-            log_energy = log_energy.clamp(min=math.log(energy_floor))
+        log_energy = _floor_log_energy(log_energy, energy_floor)
         feats = torch.cat([log_energy[..., None], feats[..., 1:]], dim=-1)
     if htk_compat:
         c0 = feats[..., :1] if use_energy else feats[..., :1] * math.sqrt(2.0)
@@ -534,8 +548,7 @@ def kaldi_spectrogram(
         round_to_power_of_two, snip_edges, raw_energy, True, generator,
     )  # fmt: skip
     feats = spec.clamp(min=FLT_EPSILON).log()
-    if energy_floor > 0.0:
-        log_energy = log_energy.clamp(min=math.log(energy_floor))
+    log_energy = _floor_log_energy(log_energy, energy_floor)
     feats = torch.cat([log_energy[..., None], feats[..., 1:]], dim=-1)
     if subtract_mean:
         feats = _subtract_mean(feats, frames_len)
