@@ -72,6 +72,15 @@ def test_checkpoint_builder_matches_golden(golden, tmp_path):
     _, fn = BUILDERS[golden]
     entry_name, model = build_model(fn, tmp_path)
     assert entry_name in hub.options()
+    # the entry's registry facts hold for the model it built (reduced sizes: only the
+    # facts an entry declares for any checkpoint, e.g. the stride of a _local entry)
+    info = getattr(hub, entry_name).info
+    if info.stride is not None:
+        assert model.downsample_rate == info.stride
+    if info.layers is not None:
+        assert model.num_layers == info.layers
+    if info.hidden_size is not None:
+        assert model.hidden_sizes[-1] == info.hidden_size
     assert_matches_golden(golden, golden_result(model))
 
 
