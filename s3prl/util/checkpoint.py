@@ -26,7 +26,14 @@ from typing import Any, Iterable
 import numpy as np
 import torch
 
-__all__ = ["load_checkpoint", "UnsafeCheckpointError", "StandIn", "SAFE_GLOBALS", "to_plain"]
+__all__ = [
+    "load_checkpoint",
+    "UnsafeCheckpointError",
+    "StandIn",
+    "SAFE_GLOBALS",
+    "to_plain",
+    "check_state_dict_keys",
+]
 
 
 class UnsafeCheckpointError(RuntimeError):
@@ -350,3 +357,32 @@ def _short_reason(err: BaseException) -> str:
         if ln.strip() and "weights_only" not in ln and "torch.load to learn more" not in ln
     ]
     return " ".join(lines) or type(err).__name__
+
+
+def _key_list(keys: list, limit: int) -> str:
+    more = len(keys) - limit
+    return f"{keys[:limit]}" + (f" (+{more} more)" if more > 0 else "")
+
+
+def check_state_dict_keys(expected: Iterable[str], found: Iterable[str], where: str, limit: int = 20) -> None:
+    """Refuse a state dict whose keys differ from the model's.
+
+    Args:
+        expected: the keys the model loads (e.g. ``model.state_dict().keys()``).
+        found: the checkpoint's keys (training-only keys already removed).
+        where: the start of the message, naming the checkpoint and what it was
+            compared with (e.g. ``"checkpoint x.pt does not match DeCoAR 2.0"``).
+        limit: how many keys of each kind the message lists (sorted).
+
+    Raises:
+        KeyError: ``"<where>: missing keys [...]; unexpected keys [...]"`` when
+            a key is missing or unexpected (lists longer than ``limit`` end
+            with ``(+N more)``).
+    """
+    expected, found = set(expected), set(found)
+    missing, unexpected = sorted(expected - found), sorted(found - expected)
+    if missing or unexpected:
+        raise KeyError(
+            f"{where}: missing keys {_key_list(missing, limit)}; "
+            f"unexpected keys {_key_list(unexpected, limit)}"
+        )

@@ -45,7 +45,7 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from s3prl.upstream.interface import UpstreamBase, padding_mask
-from s3prl.util.checkpoint import load_checkpoint, to_plain
+from s3prl.util.checkpoint import check_state_dict_keys, load_checkpoint, to_plain
 
 __all__ = ["UpstreamExpert", "CPC_DEFAULTS", "ENCODER_CONVS"]
 
@@ -222,13 +222,7 @@ class UpstreamExpert(UpstreamBase):
         expected = {k for k in self.state_dict() if ".bn." not in k}
         for i in range(len(ENCODER_CONVS)):
             expected |= set(getattr(self.gEncoder, f"batchNorm{i}").state_keys(f"gEncoder.batchNorm{i}."))
-        missing = sorted(expected - set(weights))
-        unexpected = sorted(set(weights) - expected)
-        if missing or unexpected:
-            raise KeyError(
-                f"checkpoint {ckpt} does not match the architecture its config describes: "
-                f"missing keys {missing[:20]}; unexpected keys {unexpected[:20]}"
-            )
+        check_state_dict_keys(expected, weights, f"checkpoint {ckpt} does not match the architecture its config describes")
         self.load_state_dict(dict(weights), strict=True)
         self.eval()
         self.hidden_sizes = [enc_dim, ar_dim]

@@ -49,7 +49,7 @@ from torch import Tensor, nn
 
 from s3prl.upstream.baseline.features import cmvn, kaldi_fbank
 from s3prl.upstream.interface import UpstreamBase, padding_mask
-from s3prl.util.checkpoint import load_checkpoint
+from s3prl.util.checkpoint import check_state_dict_keys, load_checkpoint
 
 __all__ = ["UpstreamExpert", "decoar2_features", "USED_PREFIXES"]
 
@@ -192,13 +192,7 @@ class UpstreamExpert(UpstreamBase):
         pos_kernel, pos_groups = v.shape[2], dim // v.shape[1]
         self.model = DeCoAR2(in_dim, dim, ffn, n_layers, attention_heads, pos_kernel, pos_groups)
         mapped = _pos_conv_keys(sd)
-        expected = set(self.model.state_dict())
-        missing, unexpected = sorted(expected - set(mapped)), sorted(set(mapped) - expected)
-        if missing or unexpected:
-            raise KeyError(
-                f"checkpoint {ckpt} does not match DeCoAR 2.0: missing keys {missing[:20]}; "
-                f"unexpected keys {unexpected[:20]}"
-            )
+        check_state_dict_keys(self.model.state_dict(), mapped, f"checkpoint {ckpt} does not match DeCoAR 2.0")
         self.model.load_state_dict(mapped, strict=True)
         self.model.eval()
         self.num_mel_bins = in_dim

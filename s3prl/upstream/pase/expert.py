@@ -53,7 +53,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from s3prl.upstream.interface import UpstreamBase
-from s3prl.util.checkpoint import load_checkpoint
+from s3prl.util.checkpoint import check_state_dict_keys, load_checkpoint
 
 __all__ = ["UpstreamExpert", "PASE_DEFAULTS", "PASE_PLUS_CONFIG", "read_pase_config"]
 
@@ -334,13 +334,9 @@ class UpstreamExpert(UpstreamBase):
             state = state["state_dict"]
         if not isinstance(state, dict):
             raise ValueError(f"{ckpt}: not a PASE checkpoint (expected a state dict or {{'state_dict': ...}})")
-        expected = set(self.model.state_dict())
-        missing, unexpected = sorted(expected - set(state)), sorted(set(state) - expected)
-        if missing or unexpected:
-            raise KeyError(
-                f"checkpoint {ckpt} does not match the PASE config {model_config}: "
-                f"missing keys {missing[:20]}; unexpected keys {unexpected[:20]}"
-            )
+        check_state_dict_keys(
+            self.model.state_dict(), state, f"checkpoint {ckpt} does not match the PASE config {model_config}"
+        )
         self.model.load_state_dict(state, strict=True)
         self.model.eval()
         self.downsample_rate = math.prod(cfg["strides"])

@@ -45,7 +45,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from s3prl.upstream.interface import UpstreamBase, conv_frames, padding_mask
-from s3prl.util.checkpoint import load_checkpoint, to_plain
+from s3prl.util.checkpoint import check_state_dict_keys, load_checkpoint, to_plain
 
 __all__ = ["UpstreamExpert", "parse_layer_spec", "masked_group_norm", "WAV2VEC_DEFAULTS"]
 
@@ -395,16 +395,10 @@ def check_state_dict(model: nn.Module, state: dict, ignored_prefixes, path) -> d
     Raises:
         KeyError: naming the missing and the unexpected keys.
     """
-    expected = set(model.state_dict().keys())
     used = {k: v for k, v in state.items() if not k.startswith(tuple(ignored_prefixes))}
-    missing = sorted(expected - set(used))
-    unexpected = sorted(set(used) - expected)
-    if missing or unexpected:
-        raise KeyError(
-            f"checkpoint {path} does not match the architecture its config describes: "
-            f"missing keys {missing[:20]}{' ...' if len(missing) > 20 else ''}; "
-            f"unexpected keys {unexpected[:20]}{' ...' if len(unexpected) > 20 else ''}"
-        )
+    check_state_dict_keys(
+        model.state_dict().keys(), used, f"checkpoint {path} does not match the architecture its config describes"
+    )
     for k, v in used.items():
         if not isinstance(v, Tensor):
             raise TypeError(f"checkpoint {path}: key {k!r} holds a {type(v).__name__}, not a tensor")
