@@ -188,6 +188,16 @@ def bench_corpus(label: str, model, jobs, tmp: Path, args, repeats: int) -> dict
     return res
 
 
+def gflop_per_audio_second(model, device: str) -> float:
+    """Counted FLOPs (matmuls, convolutions, attention; FFTs are not counted) of a 10 s wav
+    per audio second, in GFLOP; 0 for pure feature front ends."""
+    from benchmarks.common import count_flops
+
+    wav = (torch.randn(160000, generator=torch.Generator().manual_seed(0)) * 0.1).to(device)
+    with torch.inference_mode():
+        return round(count_flops(lambda: model([wav])) / 10 / 1e9, 3)
+
+
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--upstream", default="fbank", help="hub entry (default fbank)")
@@ -231,6 +241,15 @@ def main(argv=None) -> dict:
             print(f"synthetic corpus: {args.files} files, {total:.0f} s of audio, written in "
                   f"{time.perf_counter() - t0:.1f} s", flush=True)
             cases.append(bench_corpus("synthetic", model, jobs_from_dir(corpus), tmp, args, args.synthetic_repeats))
+        flops = gflop_per_audio_second(model, args.device)
+        if flops:
+            results["gflop_per_audio_s"] = flops
+            for case in cases:
+                case["ours_gflops"] = round(flops * case["ours_audio_s_per_s"], 1)
+                case["loop_gflops"] = round(flops * case["loop_audio_s_per_s"], 1)
+            print(f"model: {flops} GFLOP per audio second (matmuls/convolutions; 10 s wav) -> achieved "
+                  + ", ".join(f"{c['corpus']} {c['ours_gflops']} GFLOP/s (loop {c['loop_gflops']})" for c in cases),
+                  flush=True)
         results["cases"] = cases
         results["peak_rss_mb"] = round(peak_rss_mb(), 1)
     finally:
