@@ -341,11 +341,14 @@ def test_allowlist_entries_are_classes_or_named_stand_ins():
 
 
 def test_check_state_dict_keys_names_missing_and_unexpected_keys():
-    from s3prl.util.checkpoint import check_state_dict_keys
+    from s3prl.util.checkpoint import CheckpointKeyError, check_state_dict_keys
 
     check_state_dict_keys(["a", "b"], {"b": 1, "a": 2}, "same keys")  # no error
     with pytest.raises(KeyError, match=r"ckpt x: missing keys \['c'\]; unexpected keys \['d', 'e'\]"):
         check_state_dict_keys(["a", "c"], ["a", "e", "d"], "ckpt x")
+    with pytest.raises(ValueError, match=r"^ckpt z: missing keys \['c'\]; unexpected keys \[\]$") as err:
+        check_state_dict_keys(["c"], [], "ckpt z")  # also a ValueError; str() is the plain message
+    assert isinstance(err.value, (KeyError, CheckpointKeyError))
     many = [f"k{i:02d}" for i in range(25)]
     with pytest.raises(KeyError, match=r"missing keys \['k00', 'k01', 'k02'\] \(\+22 more\); unexpected keys \[\]"):
         check_state_dict_keys(many, [], "ckpt y", limit=3)

@@ -33,6 +33,7 @@ __all__ = [
     "SAFE_GLOBALS",
     "to_plain",
     "check_state_dict_keys",
+    "CheckpointKeyError",
 ]
 
 
@@ -359,6 +360,18 @@ def _short_reason(err: BaseException) -> str:
     return " ".join(lines) or type(err).__name__
 
 
+class CheckpointKeyError(KeyError, ValueError):
+    """A checkpoint's state-dict keys do not match the model (missing or unexpected keys).
+
+    Both a ``KeyError`` and a ``ValueError``: ``except ValueError`` catches a bad
+    checkpoint from every upstream family (most report key mismatches as
+    ``ValueError``). ``str()`` is the plain message (not ``KeyError``'s repr).
+    """
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
 def _key_list(keys: list, limit: int) -> str:
     more = len(keys) - limit
     return f"{keys[:limit]}" + (f" (+{more} more)" if more > 0 else "")
@@ -375,14 +388,15 @@ def check_state_dict_keys(expected: Iterable[str], found: Iterable[str], where: 
         limit: how many keys of each kind the message lists (sorted).
 
     Raises:
-        KeyError: ``"<where>: missing keys [...]; unexpected keys [...]"`` when
+        CheckpointKeyError: (a ``KeyError`` and a ``ValueError``)
+            ``"<where>: missing keys [...]; unexpected keys [...]"`` when
             a key is missing or unexpected (lists longer than ``limit`` end
             with ``(+N more)``).
     """
     expected, found = set(expected), set(found)
     missing, unexpected = sorted(expected - found), sorted(found - expected)
     if missing or unexpected:
-        raise KeyError(
+        raise CheckpointKeyError(
             f"{where}: missing keys {_key_list(missing, limit)}; "
             f"unexpected keys {_key_list(unexpected, limit)}"
         )

@@ -185,7 +185,7 @@ class UpstreamExpert(UpstreamBase):
 
     Raises:
         ValueError: not a CPC_audio checkpoint, or bad config values.
-        KeyError: missing or unexpected weight keys (named).
+        s3prl.util.checkpoint.CheckpointKeyError (KeyError, ValueError): missing or unexpected weight keys (named).
         NotImplementedError: MFCC/LFB encoders or a transformer autoregressor.
     """
 

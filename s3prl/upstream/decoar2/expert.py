@@ -49,7 +49,7 @@ from torch import Tensor, nn
 
 from s3prl.upstream.baseline.features import cmvn, kaldi_fbank
 from s3prl.upstream.interface import UpstreamBase, padding_mask
-from s3prl.util.checkpoint import check_state_dict_keys, load_checkpoint
+from s3prl.util.checkpoint import CheckpointKeyError, check_state_dict_keys, load_checkpoint
 
 __all__ = ["UpstreamExpert", "decoar2_features", "USED_PREFIXES"]
 
@@ -165,7 +165,7 @@ class UpstreamExpert(UpstreamBase):
 
     Raises:
         ValueError: not a DeCoAR 2.0 checkpoint.
-        KeyError: missing or unexpected keys under ``post_extract_proj.`` / ``encoder.`` (named).
+        s3prl.util.checkpoint.CheckpointKeyError (KeyError, ValueError): missing or unexpected keys under ``post_extract_proj.`` / ``encoder.`` (named).
     """
 
     downsample_rate = 320
@@ -181,14 +181,14 @@ class UpstreamExpert(UpstreamBase):
         sd = {k: v for k, v in state["model"].items() if k.startswith(USED_PREFIXES)}
         for need in ("post_extract_proj.weight", "encoder.layers.0.fc1.weight"):
             if need not in sd:
-                raise KeyError(f"checkpoint {ckpt} lacks {need!r}: not a DeCoAR 2.0 model state dict")
+                raise CheckpointKeyError(f"checkpoint {ckpt} lacks {need!r}: not a DeCoAR 2.0 model state dict")
         dim, in_dim = sd["post_extract_proj.weight"].shape
         ffn = sd["encoder.layers.0.fc1.weight"].shape[0]
         layer_ids = {int(m.group(1)) for k in sd if (m := re.match(r"encoder\.layers\.(\d+)\.", k))}
         n_layers = max(layer_ids) + 1
         v = sd.get("encoder.pos_conv.0.weight_v", sd.get("encoder.pos_conv.0.parametrizations.weight.original1"))
         if v is None:
-            raise KeyError(f"checkpoint {ckpt}: missing keys ['encoder.pos_conv.0.weight_v']")
+            raise CheckpointKeyError(f"checkpoint {ckpt}: missing keys ['encoder.pos_conv.0.weight_v']")
         pos_kernel, pos_groups = v.shape[2], dim // v.shape[1]
         self.model = DeCoAR2(in_dim, dim, ffn, n_layers, attention_heads, pos_kernel, pos_groups)
         mapped = _pos_conv_keys(sd)

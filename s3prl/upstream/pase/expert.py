@@ -316,7 +316,7 @@ class UpstreamExpert(UpstreamBase):
 
     Raises:
         ValueError: bad config or checkpoint structure.
-        KeyError: missing or unexpected checkpoint keys (named).
+        s3prl.util.checkpoint.CheckpointKeyError (KeyError, ValueError): missing or unexpected checkpoint keys (named).
         NotImplementedError: config options other than the PASE/PASE+ ones.
     """
 

@@ -393,7 +393,7 @@ def check_state_dict(model: nn.Module, state: dict, ignored_prefixes, path) -> d
     Keys under ``ignored_prefixes`` (training-only parts) are dropped.
 
     Raises:
-        KeyError: naming the missing and the unexpected keys.
+        s3prl.util.checkpoint.CheckpointKeyError (KeyError, ValueError): naming the missing and the unexpected keys.
     """
     used = {k: v for k, v in state.items() if not k.startswith(tuple(ignored_prefixes))}
     check_state_dict_keys(
@@ -419,7 +419,7 @@ class UpstreamExpert(UpstreamBase):
 
     Raises:
         ValueError: the file is not a fairseq wav2vec checkpoint or its config is malformed.
-        KeyError: state-dict keys missing or unexpected (named in the message).
+        s3prl.util.checkpoint.CheckpointKeyError (KeyError, ValueError): state-dict keys missing or unexpected (named in the message).
         NotImplementedError: a GRU aggregator (no released model uses it).
     """
 
