@@ -97,6 +97,13 @@ def test_url_entry_refuses_a_path(name, tmp_path):
         getattr(hub, name)(str(path))
 
 
+def test_baseline_local_refuses_a_url(tmp_path):
+    with pytest.raises(ValueError, match=r"baseline_local takes a local yaml path, got the URL 'http://127\.0\.0\.1:9/f\.yaml'"):
+        hub.baseline_local("http://127.0.0.1:9/f.yaml")
+    with pytest.raises(FileNotFoundError, match="missing.yaml"):
+        hub.baseline_local(str(tmp_path / "missing.yaml"))
+
+
 def _downloads(name: str) -> bool:
     """``_url`` entries, entries with an official checkpoint URL, and the ``_custom``
     (path or URL) entries of families that have a ``_url`` entry (``hf_*_custom`` read

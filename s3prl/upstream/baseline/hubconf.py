@@ -53,7 +53,15 @@ def baseline_local(model_config, **kwargs):
     * stride: ``frame_shift`` / ``hop_ms`` (160 samples for 10 ms)
     * hidden states: 1 (the features); hidden size from the config
     * checkpoint: none
+
+    Raises:
+        ValueError: ``model_config`` is a URL (configs are read from local files).
+        FileNotFoundError: no such file.
     """
+    from s3prl.util.download import is_url
+
+    if isinstance(model_config, str) and is_url(model_config):
+        raise ValueError(f"baseline_local takes a local yaml path, got the URL {model_config!r}")
     return _build(model_config, **kwargs)
 
 
