@@ -7,7 +7,9 @@
   missing file are refused before any model code runs, naming the entry to use instead;
 * every family with one of ``_local`` / ``_url`` has both, and every entry that can download
   (``_url``, ``<family>_custom`` next to a ``_url``, and those with an official checkpoint
-  URL) accepts ``refresh=False``.
+  URL) accepts ``refresh=False``;
+* the ``_url`` entries that take ``sha256`` (all but the wav2vec 2.0 family's) check it:
+  a wrong one is a ``DownloadError`` and nothing is cached.
 """
 
 from __future__ import annotations
@@ -118,3 +120,28 @@ def test_downloading_entries_accept_refresh(name):
     params = inspect.signature(getattr(hub, name)).parameters
     assert "refresh" in params, f"{name} downloads a checkpoint but takes no refresh argument"
     assert params["refresh"].default is False
+
+
+SHA256_URL = [n for n in URL if "sha256" in inspect.signature(getattr(hub, n)).parameters]
+
+
+def test_most_url_entries_take_sha256():
+    # wav2vec2_url, hubert_url and data2vec_url (shared wav2vec 2.0 builder) do not yet
+    assert set(URL) - set(SHA256_URL) <= {"wav2vec2_url", "hubert_url", "data2vec_url"}
+
+
+@pytest.mark.parametrize("name", SHA256_URL)
+def test_url_entry_checks_the_given_sha256(name, tmp_path, monkeypatch):
+    """A wrong sha256 fails the download (before any model code) and leaves no cached file."""
+    from s3prl.util.download import DownloadError, cache_path_for_url
+    from test.http_server import serve_directory
+
+    monkeypatch.setenv("S3PRL_DOWNLOAD_RETRIES", "0")
+    monkeypatch.setenv("S3PRL_PROGRESS", "0")
+    (tmp_path / "srv").mkdir()
+    (tmp_path / "srv" / "m.pt").write_bytes(b"not the expected bytes")
+    with serve_directory(tmp_path / "srv") as server:
+        url = server.url + "m.pt"
+        with pytest.raises(DownloadError, match="sha256 mismatch: expected 0123abcd"):
+            getattr(hub, name)(url, sha256="0123abcd" * 8)
+    assert not cache_path_for_url(url).exists()

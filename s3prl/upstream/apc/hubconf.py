@@ -22,12 +22,12 @@ _VERIFIED = (
 )
 
 
-def _build(ckpt, refresh: bool, **kwargs):
+def _build(ckpt, refresh: bool, sha256=None, **kwargs):
     from s3prl.util.download import resolve_checkpoint
 
     from .expert import UpstreamExpert
 
-    return UpstreamExpert(resolve_checkpoint(ckpt, refresh=refresh), **kwargs)
+    return UpstreamExpert(resolve_checkpoint(ckpt, sha256=sha256, refresh=refresh), **kwargs)
 
 
 @entry(
@@ -66,12 +66,13 @@ def apc_local(ckpt: str, **kwargs):
     stride=160,
     verified=_VERIFIED,
 )
-def apc_url(ckpt: str, refresh: bool = False, **kwargs):
+def apc_url(ckpt: str, refresh: bool = False, sha256: str | None = None, **kwargs):
     """APC or VQ-APC from a checkpoint URL (downloaded once into the s3prl cache).
 
     Args:
         ckpt: http(s) URL of a checkpoint in the original toolkit's layout.
         refresh: download again even if cached.
+        sha256: expected sha256 of the file (hex, full or prefix), when known.
 
     Raises:
         ValueError: ``ckpt`` is not an http(s) URL, or the file does not
@@ -80,7 +81,7 @@ def apc_url(ckpt: str, refresh: bool = False, **kwargs):
     """
     from s3prl.util.download import url_checkpoint
 
-    return _build(url_checkpoint(ckpt, "apc_url"), refresh=refresh, **kwargs)
+    return _build(url_checkpoint(ckpt, "apc_url"), refresh=refresh, sha256=sha256, **kwargs)
 
 
 @entry(

@@ -1,5 +1,7 @@
 """Entries of Modified CPC (Rivière et al., 2020, https://arxiv.org/abs/2002.02848)."""
 
+from __future__ import annotations
+
 from s3prl.util.registry import entry
 
 __all__ = ["modified_cpc", "cpc_local", "cpc_url"]
@@ -52,12 +54,13 @@ def cpc_local(ckpt: str, **kwargs):
     layers=2,
     verified="golden hidden states (checkpoint served over local HTTP)",
 )
-def cpc_url(ckpt: str, refresh: bool = False, **kwargs):
+def cpc_url(ckpt: str, refresh: bool = False, sha256: str | None = None, **kwargs):
     """CPC from a checkpoint URL (downloaded once into the cache).
 
     Args:
         ckpt: http(s) URL of a CPC_audio checkpoint.
         refresh: download again even if cached.
+        sha256: expected sha256 of the file (hex, full or prefix), when known.
 
     Raises:
         ValueError: ``ckpt`` is not an http(s) URL (use ``cpc_local``), or the file does not match the layout.
@@ -65,7 +68,7 @@ def cpc_url(ckpt: str, refresh: bool = False, **kwargs):
     """
     from s3prl.util.download import url_checkpoint
 
-    return _load(url_checkpoint(ckpt, "cpc_url"), refresh=refresh, **kwargs)
+    return _load(url_checkpoint(ckpt, "cpc_url"), refresh=refresh, sha256=sha256, **kwargs)
 
 
 @entry(

@@ -1,5 +1,7 @@
 """Entries of DeCoAR 2.0 (Ling & Liu, 2020, https://arxiv.org/abs/2012.06659)."""
 
+from __future__ import annotations
+
 from s3prl.util.registry import entry
 
 __all__ = ["decoar2", "decoar2_local", "decoar2_url"]
@@ -48,12 +50,15 @@ def decoar2_local(ckpt: str, attention_heads: int = 12, **kwargs):
     stride=320,
     verified="golden hidden states (checkpoint served over local HTTP)",
 )
-def decoar2_url(ckpt: str, refresh: bool = False, attention_heads: int = 12, **kwargs):
+def decoar2_url(
+    ckpt: str, refresh: bool = False, attention_heads: int = 12, sha256: str | None = None, **kwargs
+):
     """DeCoAR 2.0 from a checkpoint URL (downloaded once into the cache).
 
     Args:
         ckpt: http(s) URL of the checkpoint.
         refresh: download again even if cached.
+        sha256: expected sha256 of the file (hex, full or prefix), when known.
         attention_heads: attention heads (12 in the release).
 
     Raises:
@@ -62,7 +67,13 @@ def decoar2_url(ckpt: str, refresh: bool = False, attention_heads: int = 12, **k
     """
     from s3prl.util.download import url_checkpoint
 
-    return _load(url_checkpoint(ckpt, "decoar2_url"), refresh=refresh, attention_heads=attention_heads, **kwargs)
+    return _load(
+        url_checkpoint(ckpt, "decoar2_url"),
+        refresh=refresh,
+        attention_heads=attention_heads,
+        sha256=sha256,
+        **kwargs,
+    )
 
 
 @entry(

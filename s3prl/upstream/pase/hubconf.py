@@ -1,5 +1,7 @@
 """Entries of PASE+ (Ravanelli et al., 2020, https://arxiv.org/abs/2001.09239)."""
 
+from __future__ import annotations
+
 from s3prl.util.registry import entry
 
 __all__ = ["pase_plus", "pase_local", "pase_url"]
@@ -9,12 +11,12 @@ PASE_PLUS_CONFIG_URL = "https://www.dropbox.com/s/2p3ouod1k0ekfxn/PASE%2B.cfg?dl
 _PAPER = "https://arxiv.org/abs/2001.09239"
 
 
-def _load(ckpt, model_config=None, refresh=False, **kwargs):
+def _load(ckpt, model_config=None, refresh=False, sha256=None, **kwargs):
     from s3prl.util.download import is_url, resolve_checkpoint
 
     from .expert import UpstreamExpert
 
-    path = resolve_checkpoint(ckpt, refresh=refresh)
+    path = resolve_checkpoint(ckpt, sha256=sha256, refresh=refresh)
     if isinstance(model_config, str) and is_url(model_config):
         model_config = resolve_checkpoint(model_config, refresh=refresh)
     return UpstreamExpert(path, model_config=model_config, **kwargs)
@@ -53,13 +55,16 @@ def pase_local(ckpt: str, model_config: str | None = None, **kwargs):
     stride=160,
     verified="golden hidden states (checkpoint served over local HTTP)",
 )
-def pase_url(ckpt: str, model_config: str | None = None, refresh: bool = False, **kwargs):
+def pase_url(
+    ckpt: str, model_config: str | None = None, refresh: bool = False, sha256: str | None = None, **kwargs
+):
     """PASE / PASE+ from URLs of the encoder checkpoint and (optionally) its JSON config.
 
     Args:
         ckpt: http(s) URL of the encoder checkpoint.
         model_config: URL or path of the JSON config; default: the published PASE+ config.
         refresh: download again even if cached.
+        sha256: expected sha256 of the file (hex, full or prefix), when known.
 
     Raises:
         ValueError: ``ckpt`` is not an http(s) URL (use ``pase_local``), or the file does not match the layout.
@@ -67,7 +72,9 @@ def pase_url(ckpt: str, model_config: str | None = None, refresh: bool = False, 
     """
     from s3prl.util.download import url_checkpoint
 
-    return _load(url_checkpoint(ckpt, "pase_url"), model_config=model_config, refresh=refresh, **kwargs)
+    return _load(
+        url_checkpoint(ckpt, "pase_url"), model_config=model_config, refresh=refresh, sha256=sha256, **kwargs
+    )
 
 
 @entry(

@@ -1,5 +1,7 @@
 """Entries of vq-wav2vec: Baevski et al., 2019, https://arxiv.org/abs/1910.05453."""
 
+from __future__ import annotations
+
 from s3prl.util.registry import entry
 
 __all__ = ["vq_wav2vec", "vq_wav2vec_gumbel", "vq_wav2vec_kmeans", "vq_wav2vec_local", "vq_wav2vec_url"]
@@ -51,12 +53,13 @@ def vq_wav2vec_local(ckpt: str, **kwargs):
     stride=160,
     verified="golden hidden states (checkpoint served over local HTTP)",
 )
-def vq_wav2vec_url(ckpt: str, refresh: bool = False, **kwargs):
+def vq_wav2vec_url(ckpt: str, refresh: bool = False, sha256: str | None = None, **kwargs):
     """vq-wav2vec from a checkpoint URL (downloaded once into the cache).
 
     Args:
         ckpt: http(s) URL of a fairseq vq-wav2vec checkpoint.
         refresh: download again even if cached.
+        sha256: expected sha256 of the file (hex, full or prefix), when known.
 
     Raises:
         ValueError: ``ckpt`` is not an http(s) URL (use ``vq_wav2vec_local``), or the file does not match the layout.
@@ -64,7 +67,7 @@ def vq_wav2vec_url(ckpt: str, refresh: bool = False, **kwargs):
     """
     from s3prl.util.download import url_checkpoint
 
-    return _load(url_checkpoint(ckpt, "vq_wav2vec_url"), refresh=refresh, **kwargs)
+    return _load(url_checkpoint(ckpt, "vq_wav2vec_url"), refresh=refresh, sha256=sha256, **kwargs)
 
 
 @entry(

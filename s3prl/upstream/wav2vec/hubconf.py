@@ -1,5 +1,7 @@
 """Entries of wav2vec (v1): Schneider et al., 2019, https://arxiv.org/abs/1904.05862."""
 
+from __future__ import annotations
+
 from s3prl.util.registry import entry
 
 __all__ = ["wav2vec", "wav2vec_large", "wav2vec_local", "wav2vec_url"]
@@ -50,12 +52,13 @@ def wav2vec_local(ckpt: str, **kwargs):
     stride=160,
     verified="golden hidden states (checkpoint served over local HTTP)",
 )
-def wav2vec_url(ckpt: str, refresh: bool = False, **kwargs):
+def wav2vec_url(ckpt: str, refresh: bool = False, sha256: str | None = None, **kwargs):
     """wav2vec / vq-wav2vec from a checkpoint URL (downloaded once into the cache).
 
     Args:
         ckpt: http(s) URL of a fairseq ``wav2vec`` checkpoint.
         refresh: download again even if cached.
+        sha256: expected sha256 of the file (hex, full or prefix), when known.
 
     Raises:
         ValueError: ``ckpt`` is not an http(s) URL (use ``wav2vec_local``), or the file does not match the layout.
@@ -63,7 +66,7 @@ def wav2vec_url(ckpt: str, refresh: bool = False, **kwargs):
     """
     from s3prl.util.download import url_checkpoint
 
-    return _load(url_checkpoint(ckpt, "wav2vec_url"), refresh=refresh, **kwargs)
+    return _load(url_checkpoint(ckpt, "wav2vec_url"), refresh=refresh, sha256=sha256, **kwargs)
 
 
 @entry(
