@@ -145,3 +145,10 @@ def test_url_entry_checks_the_given_sha256(name, tmp_path, monkeypatch):
         with pytest.raises(DownloadError, match="sha256 mismatch: expected 0123abcd"):
             getattr(hub, name)(url, sha256="0123abcd" * 8)
     assert not cache_path_for_url(url).exists()
+
+
+@pytest.mark.parametrize("name", [n for n in hub.options() if getattr(hub, n).info.ckpt])
+def test_named_entry_defaults_to_its_registered_checkpoint(name):
+    """The checkpoint URL on the docs page (``@entry(ckpt=...)``) is the one the entry loads."""
+    params = inspect.signature(getattr(hub, name)).parameters
+    assert params["ckpt"].default == getattr(hub, name).info.ckpt
