@@ -85,6 +85,7 @@ __all__ = [
     "DEFAULT_CONV_LAYERS",
     "normalize_waveforms",
     "masked_group_norm",
+    "conv1d_frames_major",
     "ConvLayer",
     "ConvFeatureEncoder",
     "PositionalConvEmbedding",
@@ -264,6 +265,39 @@ def masked_group_norm(
     return torch.addcmul(shift, x, scale).to(dtype)  # (x - mean) * scale + bias in one pass
 
 
+def conv1d_frames_major(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stride: int = 1,
+                        padding: int = 0, groups: int = 1) -> Tensor:
+    """``F.conv1d`` on frames-major tensors: ``(batch, frames, in_channels)`` -> ``(batch, frames_out, channels)``.
+
+    The ``(B, T, C)`` memory of ``x`` is the channels-last (NHWC) memory of a
+    ``(B, C, 1, T)`` image, so the conv runs as a channels-last ``conv2d`` without
+    copying ``x``; oneDNN computes those on CPU at about the matmul rate: 1.3x
+    faster than ``conv1d`` on ``(B, C, T)`` tensors for the feature encoder's
+    512-channel convs, 2x for the grouped positional conv (kernel 128, 16 groups).
+    The result is a contiguous ``(B, T_out, C_out)`` tensor, ready for the
+    per-frame LayerNorm and Linear layers.
+
+    Args:
+        x: ``(batch, frames, in_channels)``.
+        weight: ``(channels, in_channels / groups, kernel)`` (``nn.Conv1d``'s).
+        bias: ``(channels,)`` or ``None``.
+        stride, padding, groups: as ``F.conv1d`` (padding on both sides of time).
+
+    Returns:
+        ``(batch, floor((frames + 2 * padding - kernel) / stride) + 1, channels)``.
+    """
+    image = x.transpose(1, 2).unsqueeze(2)  # (B, C, 1, T) view
+    kernel = weight.unsqueeze(2).contiguous(memory_format=torch.channels_last)
+    y = F.conv2d(image, kernel, bias, stride=(1, stride), padding=(0, padding), groups=groups)
+    return y.squeeze(2).transpose(1, 2)
+
+
+def _gelu(x: Tensor, inplace: bool) -> Tensor:
+    """GELU, overwriting ``x`` when ``inplace`` (only for tensors nobody else reads:
+    it saves allocating, and page-faulting, a new tensor as large as ``x``)."""
+    return torch.ops.aten.gelu_(x) if inplace else F.gelu(x)
+
+
 class ConvLayer(nn.Module):
     """One feature-encoder layer: Conv1d (no padding) -> [norm] -> GELU, on frames-major tensors.
 
@@ -274,10 +308,10 @@ class ConvLayer(nn.Module):
     (frames-major: the channels of one frame are contiguous). The parameter is
     the usual ``conv.weight`` ``(channels, in_channels, k)``.
 
-    Speed (CPU): the conv runs as a channels-last (NHWC) ``conv2d`` over a height-1
-    image, which oneDNN computes at close to the machine's matmul rate, about 1.3x
-    faster than ``conv1d`` on ``(batch, channels, frames)`` tensors, and frames-major
-    tensors need no transposes between the layers, the LayerNorm and the projection.
+    Speed: the conv runs through :func:`conv1d_frames_major` (no transposes between
+    the layers, the LayerNorm and the projection); the group norm of the waveform
+    layer takes its statistics from the waveform (:meth:`_group_norm_from_input`);
+    without autograd, the norm's affine and the GELU overwrite the conv output.
     """
 
     def __init__(self, in_channels: int, channels: int, kernel: int, stride: int, bias: bool,
@@ -294,17 +328,49 @@ class ConvLayer(nn.Module):
 
     def forward(self, x: Tensor, lengths: Optional[Tensor]) -> Tensor:
         """``x``: (B, T, C_in); ``lengths``: (B,) valid output frames of this layer or None."""
-        # (B, T, C) memory is NHWC memory of a (B, C, 1, T) image: views only, no copies.
-        weight = self.conv.weight.unsqueeze(2).contiguous(memory_format=torch.channels_last)
-        y = F.conv2d(x.transpose(1, 2).unsqueeze(2), weight, self.conv.bias, stride=(1, self.stride))
-        x = y.squeeze(2).transpose(1, 2)  # (B, T_out, C_out)
+        inplace = not torch.is_grad_enabled()  # no autograd graph: overwrite fresh tensors
+        y = conv1d_frames_major(x, self.conv.weight, self.conv.bias, self.stride)  # (B, T_out, C_out)
         if self.norm_kind == "group":
-            x = masked_group_norm(x.transpose(1, 2), lengths, self.norm.weight, self.norm.bias,
-                                  self.eps).transpose(1, 2)
+            if x.size(-1) * self.kernel <= 64 and y.dtype == torch.float32:  # the waveform layer
+                y = self._group_norm_from_input(x, y, lengths, inplace)
+            else:
+                y = masked_group_norm(y.transpose(1, 2), lengths, self.norm.weight, self.norm.bias,
+                                      self.eps).transpose(1, 2)
+                inplace = inplace or not y.requires_grad
         elif self.norm_kind == "layer":
-            x = F.layer_norm(x.float(), (x.size(-1),), self.norm.weight.float(), self.norm.bias.float(),
-                             self.eps).to(x.dtype)
-        return F.gelu(x)
+            y = F.layer_norm(y.float(), (y.size(-1),), self.norm.weight.float(), self.norm.bias.float(),
+                             self.eps).to(y.dtype)
+        return _gelu(y, inplace)
+
+    def _group_norm_from_input(self, x: Tensor, y: Tensor, lengths: Optional[Tensor], inplace: bool) -> Tensor:
+        """:func:`masked_group_norm` of this layer's conv output ``y`` (B, T_out, C), its
+        statistics computed from the conv input ``x`` (B, T, C_in) with few input channels.
+
+        The conv is linear, so over a wav's valid frames ``mean(y_c) = w_c . m + b_c``
+        and ``var(y_c) = w_c^T S w_c``, where ``m`` and ``S`` are the mean and the
+        covariance (fp64) of the ``kernel * C_in``-sample input windows: a
+        ``(k C_in)^2`` matrix per wav instead of three passes over ``y``, the largest
+        tensor of the model (512 channels at 3.2 kHz).
+        """
+        batch, frames = y.size(0), y.size(1)
+        n_valid = [frames] * batch if lengths is None else [max(int(n), 1) for n in lengths.tolist()]
+        windows = x.double().flatten(1).unfold(1, self.kernel * x.size(-1), self.stride * x.size(-1))
+        w = self.conv.weight.double().transpose(1, 2).flatten(1)  # (C, k * C_in), the windows' order
+        means, variances = [], []
+        for b, n in enumerate(n_valid):
+            frames_b = windows[b, :n]  # (n, k * C_in)
+            m = frames_b.mean(0)
+            centred = frames_b - m
+            cov = centred.T @ centred / n
+            means.append(w @ m)
+            variances.append(((w @ cov) * w).sum(-1))
+        mean, var = torch.stack(means), torch.stack(variances).clamp(min=0)
+        if self.conv.bias is not None:
+            mean = mean + self.conv.bias.double()
+        scale = torch.rsqrt(var + self.eps) * self.norm.weight.double()
+        shift = (self.norm.bias.double() - mean * scale).float()[:, None, :]
+        scale = scale.float()[:, None, :]
+        return torch.addcmul(shift, y, scale, out=y) if inplace else torch.addcmul(shift, y, scale)
 
 
 class ConvFeatureEncoder(nn.Module):
@@ -369,10 +435,10 @@ class PositionalConvEmbedding(nn.Module):
         return self.weight_v * (self.weight_g / norm)
 
     def forward(self, x: Tensor, valid: Optional[Tensor] = None) -> Tensor:
-        y = F.conv1d(x.transpose(1, 2), self.weight(), self.bias, padding=self.kernel // 2, groups=self.groups)
+        y = conv1d_frames_major(x, self.weight(), self.bias, padding=self.kernel // 2, groups=self.groups)
         if self.kernel % 2 == 0:
-            y = y[:, :, :-1]
-        return F.gelu(y).transpose(1, 2)
+            y = y[:, :-1]
+        return _gelu(y, not torch.is_grad_enabled())
 
 
 class PositionalConvStack(nn.Module):
@@ -396,10 +462,10 @@ class PositionalConvStack(nn.Module):
         for conv in self.convs:
             if valid is not None:
                 x = x.masked_fill(~valid[:, :, None], 0.0)
-            y = conv(x.transpose(1, 2))
+            y = conv1d_frames_major(x, conv.weight, conv.bias, padding=self.kernel // 2, groups=self.groups)
             if self.kernel % 2 == 0:
-                y = y[:, :, :-1]
-            x = F.gelu(F.layer_norm(y.transpose(1, 2), (y.size(1),), eps=self.eps))
+                y = y[:, :-1]
+            x = _gelu(F.layer_norm(y, (y.size(-1),), eps=self.eps), not torch.is_grad_enabled())
         return x
 
 
