@@ -143,8 +143,9 @@ def main(argv=None) -> int:
     if "extract" in only:
         cases = [("fbank", ["--upstream", "fbank"]), ("wav2vec2 reduced", ["--builder", "wav2vec2_base_reduced"])]
         for label, extra in cases:
-            files = "20" if args.quick else "500"
+            files = "10" if args.quick else "500"
             e_args = [*extra, "--files", files, "--repeats", "2" if args.quick else "5",
+                      "--synthetic-repeats", "2" if args.quick else "3",
                       "--threads", str(args.threads), *common]
             out, _ = run_script("bench_extract.py", e_args)
             res = last_json(out)
