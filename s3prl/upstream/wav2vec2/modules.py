@@ -193,6 +193,12 @@ _ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
     "gelu_accurate": lambda x: F.gelu(x, approximate="tanh"),
     "relu": F.relu,
 }
+#: the same activations overwriting their input (used without autograd, on fresh tensors)
+_INPLACE_ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
+    "gelu": torch.ops.aten.gelu_,
+    "gelu_accurate": lambda x: torch.ops.aten.gelu_(x, approximate="tanh"),
+    "relu": torch.relu_,
+}
 
 
 # --------------------------------------------------------------------------- input
@@ -496,7 +502,10 @@ class SelfAttention(nn.Module):
         return x.unflatten(-1, (self.num_heads, self.head_dim)).transpose(1, 2)
 
     def forward(self, x: Tensor, attn_mask: Optional[Tensor] = None, position_bias=None):
-        q, k, v = (self.split_heads(proj(x)) for proj in (self.q_proj, self.k_proj, self.v_proj))
+        # q, k and v in one matmul (one (B*T, dim) x (dim, 3 dim) GEMM instead of three).
+        weight = torch.cat([self.q_proj.weight, self.k_proj.weight, self.v_proj.weight])
+        bias = torch.cat([self.q_proj.bias, self.k_proj.bias, self.v_proj.bias])
+        q, k, v = (self.split_heads(t) for t in F.linear(x, weight, bias).chunk(3, dim=-1))
         out = F.scaled_dot_product_attention(
             q, k, v, attn_mask=attn_mask, dropout_p=self.dropout if self.training else 0.0
         )
@@ -521,6 +530,7 @@ class EncoderLayer(nn.Module):
         dim = config.embed_dim
         self.layer_norm_first = config.layer_norm_first
         self.activation = _ACTIVATIONS[config.activation]
+        self.activation_inplace = _INPLACE_ACTIVATIONS[config.activation]
         self.self_attn = (
             SelfAttention(dim, config.num_heads, config.attention_dropout) if attention is None else attention
         )
@@ -532,7 +542,10 @@ class EncoderLayer(nn.Module):
         self.activation_dropout = nn.Dropout(config.activation_dropout)
 
     def feed_forward(self, x: Tensor) -> Tensor:
-        return self.dropout(self.fc2(self.activation_dropout(self.activation(self.fc1(x)))))
+        h = self.fc1(x)
+        # Without autograd the activation overwrites fc1's output (no extra (B, T, ffn_dim) tensor).
+        h = self.activation(h) if torch.is_grad_enabled() else self.activation_inplace(h)
+        return self.dropout(self.fc2(self.activation_dropout(h)))
 
     def forward(self, x: Tensor, attn_mask: Optional[Tensor] = None, position_bias=None):
         if self.layer_norm_first:
@@ -541,9 +554,14 @@ class EncoderLayer(nn.Module):
             x = x + self.feed_forward(self.final_layer_norm(x))
         else:
             h, position_bias = self.self_attn(x, attn_mask, position_bias)
-            x = self.self_attn_layer_norm(x + self.dropout(h))
-            x = self.final_layer_norm(x + self.feed_forward(x))
+            x = self.self_attn_layer_norm(_residual(x, self.dropout(h)))
+            x = self.final_layer_norm(_residual(x, self.feed_forward(x)))
         return x, position_bias
+
+
+def _residual(x: Tensor, h: Tensor) -> Tensor:
+    """``x + h``; without autograd ``h`` (a fresh branch output) is overwritten with the sum."""
+    return x + h if torch.is_grad_enabled() else h.add_(x)
 
 
 LayerFactory = Callable[[int, Wav2Vec2Config], nn.Module]
