@@ -90,6 +90,30 @@ def last_json(stdout: str) -> dict | None:
     return None
 
 
+W2V2_DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
+
+
+def _number(text: str) -> float | None:
+    m = re.match(r"\s*([0-9.]+)", text)
+    return float(m.group(1)) if m else None
+
+
+def w2v2_rows(stdout: str) -> list[tuple]:
+    """Rows from ``bench_w2v2.py``'s closing markdown table: ``| model | case | ours s |
+    transformers s | ratio | peak MiB ours / ref | GFLOP | GFLOP/s ours / ref | ...``."""
+    rows = []
+    for line in stdout.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) < 8 or _number(cells[2]) is None or _number(cells[3]) is None:
+            continue
+        ours, ref = _number(cells[2]), _number(cells[3])
+        rows.append((f"{cells[0]} forward, {cells[1]} (ref: transformers)", ours, ref, ours / ref,
+                     _number(cells[5]), _number(cells[7]),
+                     f"peak MiB ours / ref {cells[5]}; GFLOP/s ours / ref {cells[7]}; "
+                     + ("target <= 0.8x" if cells[1] == "mixed" else "target >= 75% of ceiling")))
+    return rows
+
+
 def accepts(script: str, option: str) -> bool:
     out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), "--help"],
                          capture_output=True, text=True, cwd=ROOT)
@@ -123,22 +147,14 @@ def main(argv=None) -> int:
     if "w2v2" in only:
         w_args = ["--threads", str(args.threads)]
         if args.quick:
-            w_args += ["--repeats", "2"]
+            w_args += ["--quick", "--repeats", "2"] if accepts("bench_w2v2.py", "--quick") else ["--repeats", "2"]
         if args.device != "cpu" or args.dtype != "fp32":
             if accepts("bench_w2v2.py", "--device"):
-                w_args += common
+                w_args += ["--device", args.device, "--dtype", W2V2_DTYPES[args.dtype]]
             else:
                 print("  (bench_w2v2.py runs fp32 CPU only: --device/--dtype not passed)")
         out, _ = run_script("bench_w2v2.py", w_args)
-        pattern = (r"^(\S+)\s+ours ([0-9.]+) s\s+transformers ([0-9.]+) s\s+ratio ([0-9.]+)x.*?"
-                   r"peak memory ours ([0-9.]+) MiB")
-        for line in out.splitlines():
-            m = re.search(pattern, line)
-            if m:
-                gf = re.search(r"([0-9.]+) GFLOP/s", line)
-                rows.append((f"{m.group(1)} forward (ref: transformers)", float(m.group(2)), float(m.group(3)),
-                             float(m.group(4)), float(m.group(5)), float(gf.group(1)) if gf else None,
-                             "target <= 0.8x; peak = forward's RSS growth"))
+        rows += w2v2_rows(out)
 
     if "extract" in only:
         cases = [("fbank", ["--upstream", "fbank"]), ("wav2vec2 reduced", ["--builder", "wav2vec2_base_reduced"])]
