@@ -96,13 +96,12 @@ def _with_dtype_option(fn):
     docstring, ``info`` and signature via ``__wrapped__``).
 
     ``dtype`` (``torch.bfloat16`` / ``torch.float16`` / ``"bf16"`` / ``"fp16"``)
-    is handed to the entry when it takes it (the family then converts its
-    parameters), then :meth:`s3prl.upstream.interface.UpstreamBase.set_dtype`
+    is handed to the entry when its signature names it (the family then
+    converts its parameters), then :meth:`s3prl.upstream.interface.UpstreamBase.set_dtype`
     makes the forward pass autocast to it and return hidden states in it.
     """
 
-    params = _inspect.signature(fn).parameters.values()
-    native = any(p.name == "dtype" or p.kind is p.VAR_KEYWORD for p in params)
+    native = "dtype" in _inspect.signature(fn).parameters
 
     @_functools.wraps(fn)
     def entry_with_dtype(*args, dtype=None, **kwargs):
@@ -111,15 +110,7 @@ def _with_dtype_option(fn):
         from s3prl.upstream.interface import resolve_dtype
 
         dtype = resolve_dtype(dtype)
-        model = None
-        if native:
-            try:
-                model = fn(*args, dtype=dtype, **kwargs)
-            except TypeError as e:  # **kwargs reached an expert without a dtype option
-                if "'dtype'" not in str(e):
-                    raise
-        if model is None:
-            model = fn(*args, **kwargs)
+        model = fn(*args, dtype=dtype, **kwargs) if native else fn(*args, **kwargs)
         return model.set_dtype(dtype)
 
     return entry_with_dtype

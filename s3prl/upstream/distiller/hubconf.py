@@ -32,7 +32,7 @@ def _build(ckpt, refresh=False, sha256=None, **kwargs):
 
 
 @entry(model="DistilHuBERT / distiller (any checkpoint, local file)", paper=_PAPER, date="2021-10", stride=320)
-def distiller_local(ckpt, **kwargs):
+def distiller_local(ckpt, dtype=None, **kwargs):
     """A distiller (DistilHuBERT-style) model from a local checkpoint of the
     original s3prl toolkit's pre-training runner; architecture read from its
     ``Config["distiller"]``.
@@ -47,11 +47,11 @@ def distiller_local(ckpt, **kwargs):
     """
     from s3prl.util.download import local_checkpoint
 
-    return _build(local_checkpoint(ckpt, "distiller_local"), **kwargs)
+    return _build(local_checkpoint(ckpt, "distiller_local"), dtype=dtype, **kwargs)
 
 
 @entry(model="DistilHuBERT / distiller (any checkpoint, URL)", paper=_PAPER, date="2021-10", stride=320)
-def distiller_url(ckpt, refresh: bool = False, sha256=None, **kwargs):
+def distiller_url(ckpt, refresh: bool = False, sha256=None, dtype=None, **kwargs):
     """A distiller model from a checkpoint URL (downloaded once into the s3prl cache).
 
     Raises:
@@ -60,13 +60,13 @@ def distiller_url(ckpt, refresh: bool = False, sha256=None, **kwargs):
     """
     from s3prl.util.download import url_checkpoint
 
-    return _build(url_checkpoint(ckpt, "distiller_url"), refresh=refresh, sha256=sha256, **kwargs)
+    return _build(url_checkpoint(ckpt, "distiller_url"), refresh=refresh, sha256=sha256, dtype=dtype, **kwargs)
 
 
 @entry(model="DistilHuBERT / distiller (any checkpoint, path or URL)", paper=_PAPER, date="2021-10", stride=320)
-def distiller_custom(ckpt, refresh: bool = False, sha256=None, **kwargs):
+def distiller_custom(ckpt, refresh: bool = False, sha256=None, dtype=None, **kwargs):
     """A distiller model from a local path or a URL (see ``distiller_local``)."""
-    return _build(ckpt, refresh=refresh, sha256=sha256, **kwargs)
+    return _build(ckpt, refresh=refresh, sha256=sha256, dtype=dtype, **kwargs)
 
 
 @entry(
@@ -80,7 +80,7 @@ def distiller_custom(ckpt, refresh: bool = False, sha256=None, **kwargs):
     ckpt=_CKPT,
     verified=_VERIFIED,
 )
-def distilhubert_base(ckpt: str = _CKPT, refresh: bool = False, **kwargs):
+def distilhubert_base(ckpt: str = _CKPT, refresh: bool = False, dtype=None, **kwargs):
     """DistilHuBERT Base: HuBERT Base's conv feature encoder, 2 post-LN transformer
     layers (768-dim, 12 heads) and 3 prediction heads (HuBERT layers 4, 8, 12);
     stride 320 samples (20 ms).
@@ -89,7 +89,7 @@ def distilhubert_base(ckpt: str = _CKPT, refresh: bool = False, **kwargs):
     features, the 2 transformer layers' outputs, the 3 heads' predictions. The
     paper's representation is hidden state 2 (the last transformer layer).
     """
-    return _build(ckpt, refresh=refresh, **kwargs)
+    return _build(ckpt, refresh=refresh, dtype=dtype, **kwargs)
 
 
 @entry(
@@ -103,6 +103,6 @@ def distilhubert_base(ckpt: str = _CKPT, refresh: bool = False, **kwargs):
     ckpt=_CKPT,
     verified=_VERIFIED,
 )
-def distilhubert(ckpt: str = _CKPT, refresh: bool = False, **kwargs):
+def distilhubert(ckpt: str = _CKPT, refresh: bool = False, dtype=None, **kwargs):
     """DistilHuBERT, the default model: DistilHuBERT Base (see ``distilhubert_base``)."""
-    return _build(ckpt, refresh=refresh, **kwargs)
+    return _build(ckpt, refresh=refresh, dtype=dtype, **kwargs)

@@ -35,7 +35,7 @@ def _build(ckpt, refresh=False, sha256=None, **kwargs):
 
 
 @entry(model="UniSpeech-SAT (any checkpoint, local file)", paper=_PAPER, date="2021-10", stride=320)
-def unispeech_sat_local(ckpt, **kwargs):
+def unispeech_sat_local(ckpt, dtype=None, **kwargs):
     """UniSpeech-SAT from a local checkpoint file; the architecture is read from the file.
 
     Args:
@@ -50,11 +50,11 @@ def unispeech_sat_local(ckpt, **kwargs):
     """
     from s3prl.util.download import local_checkpoint
 
-    return _build(local_checkpoint(ckpt, "unispeech_sat_local"), **kwargs)
+    return _build(local_checkpoint(ckpt, "unispeech_sat_local"), dtype=dtype, **kwargs)
 
 
 @entry(model="UniSpeech-SAT (any checkpoint, URL)", paper=_PAPER, date="2021-10", stride=320)
-def unispeech_sat_url(ckpt, refresh: bool = False, sha256=None, **kwargs):
+def unispeech_sat_url(ckpt, refresh: bool = False, sha256=None, dtype=None, **kwargs):
     """UniSpeech-SAT from a checkpoint URL (downloaded once into the s3prl cache).
 
     Args:
@@ -67,13 +67,13 @@ def unispeech_sat_url(ckpt, refresh: bool = False, sha256=None, **kwargs):
     """
     from s3prl.util.download import url_checkpoint
 
-    return _build(url_checkpoint(ckpt, "unispeech_sat_url"), refresh=refresh, sha256=sha256, **kwargs)
+    return _build(url_checkpoint(ckpt, "unispeech_sat_url"), refresh=refresh, sha256=sha256, dtype=dtype, **kwargs)
 
 
 @entry(model="UniSpeech-SAT (any checkpoint, path or URL)", paper=_PAPER, date="2021-10", stride=320)
-def unispeech_sat_custom(ckpt, refresh: bool = False, sha256=None, **kwargs):
+def unispeech_sat_custom(ckpt, refresh: bool = False, sha256=None, dtype=None, **kwargs):
     """UniSpeech-SAT from a local path or a URL, architecture read from the checkpoint."""
-    return _build(ckpt, refresh=refresh, sha256=sha256, **kwargs)
+    return _build(ckpt, refresh=refresh, sha256=sha256, dtype=dtype, **kwargs)
 
 
 @entry(
@@ -87,10 +87,10 @@ def unispeech_sat_custom(ckpt, refresh: bool = False, sha256=None, **kwargs):
     ckpt=_MIRROR + "unispeech_sat_base.pt",
     verified=_VERIFIED,
 )
-def unispeech_sat_base(ckpt: str = _MIRROR + "unispeech_sat_base.pt", refresh: bool = False, **kwargs):
+def unispeech_sat_base(ckpt: str = _MIRROR + "unispeech_sat_base.pt", refresh: bool = False, dtype=None, **kwargs):
     """UniSpeech-SAT Base: 12 post-LN transformer layers (768-dim), group-norm conv
     feature encoder; 13 hidden states, stride 320 samples (20 ms)."""
-    return _build(ckpt, refresh=refresh, **kwargs)
+    return _build(ckpt, refresh=refresh, dtype=dtype, **kwargs)
 
 
 @entry(
@@ -105,11 +105,11 @@ def unispeech_sat_base(ckpt: str = _MIRROR + "unispeech_sat_base.pt", refresh: b
     verified=_VERIFIED,
 )
 def unispeech_sat_base_plus(
-    ckpt: str = _MIRROR + "unispeech_sat_base_plus.pt", refresh: bool = False, **kwargs
+    ckpt: str = _MIRROR + "unispeech_sat_base_plus.pt", refresh: bool = False, dtype=None, **kwargs
 ):
     """UniSpeech-SAT Base+: the Base architecture pre-trained on 94 k hours; 13
     hidden states of 768 dims, stride 320 samples (20 ms)."""
-    return _build(ckpt, refresh=refresh, **kwargs)
+    return _build(ckpt, refresh=refresh, dtype=dtype, **kwargs)
 
 
 @entry(
@@ -123,10 +123,10 @@ def unispeech_sat_base_plus(
     ckpt=_MIRROR + "unispeech_sat_base_plus.pt",
     verified=_VERIFIED,
 )
-def unispeech_sat(ckpt: str = _MIRROR + "unispeech_sat_base_plus.pt", refresh: bool = False, **kwargs):
+def unispeech_sat(ckpt: str = _MIRROR + "unispeech_sat_base_plus.pt", refresh: bool = False, dtype=None, **kwargs):
     """UniSpeech-SAT, the default model of the original s3prl toolkit: Base+
     (see ``unispeech_sat_base_plus``)."""
-    return _build(ckpt, refresh=refresh, **kwargs)
+    return _build(ckpt, refresh=refresh, dtype=dtype, **kwargs)
 
 
 @entry(
@@ -140,8 +140,8 @@ def unispeech_sat(ckpt: str = _MIRROR + "unispeech_sat_base_plus.pt", refresh: b
     ckpt=_MIRROR + "unispeech_sat_large.pt",
     verified=_VERIFIED,
 )
-def unispeech_sat_large(ckpt: str = _MIRROR + "unispeech_sat_large.pt", refresh: bool = False, **kwargs):
+def unispeech_sat_large(ckpt: str = _MIRROR + "unispeech_sat_large.pt", refresh: bool = False, dtype=None, **kwargs):
     """UniSpeech-SAT Large: 24 pre-LN transformer layers (1024-dim), layer-norm conv
     feature encoder, normalised input; 25 hidden states (the last after the
     final LayerNorm), stride 320 samples (20 ms)."""
-    return _build(ckpt, refresh=refresh, **kwargs)
+    return _build(ckpt, refresh=refresh, dtype=dtype, **kwargs)

@@ -37,7 +37,7 @@ def _build(ckpt, refresh=False, sha256=None, **kwargs):
 
 
 @entry(model="WavLM (any checkpoint, local file)", paper=_PAPER, date="2021-10", stride=320)
-def wavlm_local(ckpt, **kwargs):
+def wavlm_local(ckpt, dtype=None, **kwargs):
     """WavLM from a local checkpoint file; the architecture is read from the file.
 
     Args:
@@ -52,11 +52,11 @@ def wavlm_local(ckpt, **kwargs):
     """
     from s3prl.util.download import local_checkpoint
 
-    return _build(local_checkpoint(ckpt, "wavlm_local"), **kwargs)
+    return _build(local_checkpoint(ckpt, "wavlm_local"), dtype=dtype, **kwargs)
 
 
 @entry(model="WavLM (any checkpoint, URL)", paper=_PAPER, date="2021-10", stride=320)
-def wavlm_url(ckpt, refresh: bool = False, sha256=None, **kwargs):
+def wavlm_url(ckpt, refresh: bool = False, sha256=None, dtype=None, **kwargs):
     """WavLM from a checkpoint URL (downloaded once into the s3prl cache).
 
     Args:
@@ -71,14 +71,14 @@ def wavlm_url(ckpt, refresh: bool = False, sha256=None, **kwargs):
     """
     from s3prl.util.download import url_checkpoint
 
-    return _build(url_checkpoint(ckpt, "wavlm_url"), refresh=refresh, sha256=sha256, **kwargs)
+    return _build(url_checkpoint(ckpt, "wavlm_url"), refresh=refresh, sha256=sha256, dtype=dtype, **kwargs)
 
 
 @entry(model="WavLM (any checkpoint, path or URL)", paper=_PAPER, date="2021-10", stride=320)
-def wavlm_custom(ckpt, refresh: bool = False, sha256=None, **kwargs):
+def wavlm_custom(ckpt, refresh: bool = False, sha256=None, dtype=None, **kwargs):
     """WavLM from a local path or a URL, architecture read from the checkpoint
     (see ``wavlm_local`` / ``wavlm_url``)."""
-    return _build(ckpt, refresh=refresh, sha256=sha256, **kwargs)
+    return _build(ckpt, refresh=refresh, sha256=sha256, dtype=dtype, **kwargs)
 
 
 @entry(
@@ -92,14 +92,14 @@ def wavlm_custom(ckpt, refresh: bool = False, sha256=None, **kwargs):
     ckpt=_MIRROR + "wavlm_base.pt",
     verified=_VERIFIED,
 )
-def wavlm_base(ckpt: str = _MIRROR + "wavlm_base.pt", refresh: bool = False, **kwargs):
+def wavlm_base(ckpt: str = _MIRROR + "wavlm_base.pt", refresh: bool = False, dtype=None, **kwargs):
     """WavLM Base: 12 post-LN transformer layers (768-dim, 12 heads), group-norm
     conv feature encoder, gated relative position bias (320 buckets, max
     distance 800); 13 hidden states, stride 320 samples (20 ms).
 
     Checkpoint: UniLM's ``WavLM-Base.pt`` (mirror of the original s3prl toolkit).
     """
-    return _build(ckpt, refresh=refresh, **kwargs)
+    return _build(ckpt, refresh=refresh, dtype=dtype, **kwargs)
 
 
 @entry(
@@ -113,13 +113,13 @@ def wavlm_base(ckpt: str = _MIRROR + "wavlm_base.pt", refresh: bool = False, **k
     ckpt=_MIRROR + "wavlm_base_plus.pt",
     verified=_VERIFIED,
 )
-def wavlm_base_plus(ckpt: str = _MIRROR + "wavlm_base_plus.pt", refresh: bool = False, **kwargs):
+def wavlm_base_plus(ckpt: str = _MIRROR + "wavlm_base_plus.pt", refresh: bool = False, dtype=None, **kwargs):
     """WavLM Base+: the Base architecture pre-trained on 94 k hours; 13 hidden
     states of 768 dims, stride 320 samples (20 ms).
 
     Checkpoint: UniLM's ``WavLM-Base+.pt`` (mirror of the original s3prl toolkit).
     """
-    return _build(ckpt, refresh=refresh, **kwargs)
+    return _build(ckpt, refresh=refresh, dtype=dtype, **kwargs)
 
 
 @entry(
@@ -133,9 +133,9 @@ def wavlm_base_plus(ckpt: str = _MIRROR + "wavlm_base_plus.pt", refresh: bool = 
     ckpt=_MIRROR + "wavlm_base_plus.pt",
     verified=_VERIFIED,
 )
-def wavlm(ckpt: str = _MIRROR + "wavlm_base_plus.pt", refresh: bool = False, **kwargs):
+def wavlm(ckpt: str = _MIRROR + "wavlm_base_plus.pt", refresh: bool = False, dtype=None, **kwargs):
     """WavLM, the default model: WavLM Base+ (see ``wavlm_base_plus``)."""
-    return _build(ckpt, refresh=refresh, **kwargs)
+    return _build(ckpt, refresh=refresh, dtype=dtype, **kwargs)
 
 
 @entry(
@@ -149,7 +149,7 @@ def wavlm(ckpt: str = _MIRROR + "wavlm_base_plus.pt", refresh: bool = False, **k
     ckpt=_MIRROR + "wavlm_large.pt",
     verified=_VERIFIED,
 )
-def wavlm_large(ckpt: str = _MIRROR + "wavlm_large.pt", refresh: bool = False, **kwargs):
+def wavlm_large(ckpt: str = _MIRROR + "wavlm_large.pt", refresh: bool = False, dtype=None, **kwargs):
     """WavLM Large: 24 pre-LN transformer layers (1024-dim, 16 heads), layer-norm
     conv feature encoder, per-utterance normalised input, gated relative
     position bias; 25 hidden states (the last after the final LayerNorm),
@@ -157,4 +157,4 @@ def wavlm_large(ckpt: str = _MIRROR + "wavlm_large.pt", refresh: bool = False, *
 
     Checkpoint: UniLM's ``WavLM-Large.pt`` (mirror of the original s3prl toolkit).
     """
-    return _build(ckpt, refresh=refresh, **kwargs)
+    return _build(ckpt, refresh=refresh, dtype=dtype, **kwargs)
