@@ -736,7 +736,13 @@ def forward_chunked(
             for k, layer in enumerate(layers):
                 pieces[k].append(out["hidden_states"][layer][row, first:last].float().cpu())
             frames += last - first
-    return [torch.cat(p) for p in pieces], frames
+    # Concatenate layer by layer, freeing each layer's pieces at once, so the peak holds
+    # the pieces plus one layer's copy (not the pieces plus every layer's copy).
+    hidden = []
+    for p in pieces:
+        hidden.append(torch.cat(p))
+        p.clear()
+    return hidden, frames
 
 
 def _forward_long(model, item, keep, device, report, todo, log, chunk_seconds, overlap, max_batch_seconds):
