@@ -167,6 +167,32 @@ def test_group_norm_statistics_use_valid_frames_only(tmp_path):
         assert (x[0] - y[0]).abs().max().item() <= 1e-5
 
 
+@pytest.mark.parametrize("builder", [W.build_base, W.build_large])
+def test_feature_encoder_time_slices_and_autograd_give_the_same_numbers(builder, tmp_path):
+    """The feature encoder run slice by slice (tiny ``slice_bytes``), and with autograd
+    (no in-place shortcuts), gives the one-pass numbers; gradients reach the first conv."""
+    _, path = builder(tmp_path)
+    model = hub.wav2vec2_local(str(path))
+    gen = torch.Generator().manual_seed(1)
+    wavs = torch.randn(3, 24000, generator=gen) * 0.1
+    lens = torch.tensor([24000, 13001, 5000])
+    wavs[1, 13001:] = 0
+    wavs[2, 5000:] = 0
+    with torch.no_grad():
+        whole, n_whole = model.forward_padded(wavs, lens)
+        model.model.feature_extractor.slice_bytes = 1  # one output frame per slice
+        sliced, n_sliced = model.forward_padded(wavs, lens)
+    with torch.enable_grad():
+        graded, _ = model.forward_padded(wavs, lens)
+        sum(h.sum() for h in graded).backward()
+    assert torch.equal(n_whole, n_sliced)
+    for x, y, z in zip(whole, sliced, graded):
+        for b, n in enumerate(n_whole.tolist()):
+            assert (x[b, :n] - y[b, :n]).abs().max().item() <= 1e-5
+            assert (x[b, :n] - z[b, :n].detach()).abs().max().item() <= 1e-5
+    assert model.model.feature_extractor.conv_layers[0].conv.weight.grad.abs().sum() > 0
+
+
 @pytest.mark.parametrize("builder,golden", [
     (W.build_base, "wav2vec2_base_reduced"), (W.build_large, "wav2vec2_large_reduced"),
     (H.build_base, "hubert_base_reduced"), (D.build_base, "data2vec_base_reduced"),

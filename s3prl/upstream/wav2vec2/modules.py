@@ -316,8 +316,9 @@ class ConvLayer(nn.Module):
 
     Speed: the conv runs through :func:`conv1d_frames_major` (no transposes between
     the layers, the LayerNorm and the projection); the group norm of the waveform
-    layer takes its statistics from the waveform (:meth:`_group_norm_from_input`);
-    without autograd, the norm's affine and the GELU overwrite the conv output.
+    layer takes its statistics from the waveform (:meth:`group_norm_affine`), so the
+    layer can run on any time slice; without autograd, the norm's affine and the
+    GELU overwrite the conv output.
     """
 
     def __init__(self, in_channels: int, channels: int, kernel: int, stride: int, bias: bool,
@@ -332,34 +333,53 @@ class ConvLayer(nn.Module):
         else:
             self.norm = None
 
-    def forward(self, x: Tensor, lengths: Optional[Tensor]) -> Tensor:
-        """``x``: (B, T, C_in); ``lengths``: (B,) valid output frames of this layer or None."""
+    @property
+    def stats_from_input(self) -> bool:
+        """Whether the group norm statistics come from the input (few input channels)."""
+        return self.norm_kind == "group" and self.conv.in_channels * self.kernel <= 64
+
+    def forward(self, x: Tensor, lengths: Optional[Tensor], affine: Optional[tuple[Tensor, Tensor]] = None) -> Tensor:
+        """``x``: (B, T, C_in); ``lengths``: (B,) valid output frames of this layer or None;
+        ``affine``: the group norm's ``(scale, shift)`` from :meth:`group_norm_affine`
+        (computed here when ``None``)."""
         inplace = not torch.is_grad_enabled()  # no autograd graph: overwrite fresh tensors
         y = conv1d_frames_major(x, self.conv.weight, self.conv.bias, self.stride)  # (B, T_out, C_out)
         if self.norm_kind == "group":
-            if x.size(-1) * self.kernel <= 64 and y.dtype == torch.float32:  # the waveform layer
-                y = self._group_norm_from_input(x, y, lengths, inplace)
-            else:
+            if affine is None and self.stats_from_input:
+                affine = self.group_norm_affine(x, lengths)
+            if affine is None:
                 y = masked_group_norm(y.transpose(1, 2), lengths, self.norm.weight, self.norm.bias,
                                       self.eps).transpose(1, 2)
                 inplace = inplace or not y.requires_grad
+            elif y.dtype == torch.float32:
+                y = torch.addcmul(affine[1], y, affine[0], out=y) if inplace else torch.addcmul(affine[1], y, affine[0])
+            else:
+                y = torch.addcmul(affine[1], y.float(), affine[0]).to(y.dtype)
         elif self.norm_kind == "layer":
             y = F.layer_norm(y.float(), (y.size(-1),), self.norm.weight.float(), self.norm.bias.float(),
                              self.eps).to(y.dtype)
         return _gelu(y, inplace)
 
-    def _group_norm_from_input(self, x: Tensor, y: Tensor, lengths: Optional[Tensor], inplace: bool) -> Tensor:
-        """:func:`masked_group_norm` of this layer's conv output ``y`` (B, T_out, C), its
-        statistics computed from the conv input ``x`` (B, T, C_in) with few input channels.
+    def group_norm_affine(self, x: Tensor, lengths: Optional[Tensor]) -> tuple[Tensor, Tensor]:
+        """The group norm as ``y * scale + shift`` on this layer's conv output ``y``, its
+        statistics over each wav's valid output frames computed from the conv input.
 
         The conv is linear, so over a wav's valid frames ``mean(y_c) = w_c . m + b_c``
         and ``var(y_c) = w_c^T S w_c``, where ``m`` and ``S`` are the mean and the
         covariance (fp64) of the ``kernel * C_in``-sample input windows: a
-        ``(k C_in)^2`` matrix per wav instead of three passes over ``y``, the largest
-        tensor of the model (512 channels at 3.2 kHz).
+        ``(k C_in)^2`` matrix per wav instead of passes over ``y``, the largest tensor
+        of the model (512 channels at 3.2 kHz), and ``y`` can then be computed and
+        normalised one time slice at a time. Used when :attr:`stats_from_input`.
+
+        Args:
+            x: ``(B, T, C_in)`` the whole input (zero padded).
+            lengths: ``(B,)`` valid output frames, or ``None`` (all valid).
+
+        Returns:
+            ``(scale, shift)``, each ``(B, 1, C)`` fp32.
         """
-        batch, frames = y.size(0), y.size(1)
-        n_valid = [frames] * batch if lengths is None else [max(int(n), 1) for n in lengths.tolist()]
+        frames = (x.size(1) - self.kernel) // self.stride + 1
+        n_valid = [frames] * x.size(0) if lengths is None else [max(int(n), 1) for n in lengths.tolist()]
         windows = x.double().flatten(1).unfold(1, self.kernel * x.size(-1), self.stride * x.size(-1))
         w = self.conv.weight.double().transpose(1, 2).flatten(1)  # (C, k * C_in), the windows' order
         means, variances = [], []
@@ -374,9 +394,8 @@ class ConvLayer(nn.Module):
         if self.conv.bias is not None:
             mean = mean + self.conv.bias.double()
         scale = torch.rsqrt(var + self.eps) * self.norm.weight.double()
-        shift = (self.norm.bias.double() - mean * scale).float()[:, None, :]
-        scale = scale.float()[:, None, :]
-        return torch.addcmul(shift, y, scale, out=y) if inplace else torch.addcmul(shift, y, scale)
+        shift = self.norm.bias.double() - mean * scale
+        return scale.float()[:, None, :], shift.float()[:, None, :]
 
 
 class ConvFeatureEncoder(nn.Module):
@@ -394,7 +413,20 @@ class ConvFeatureEncoder(nn.Module):
     (conv arithmetic, see :func:`s3prl.upstream.interface.conv_frames`). The
     features are a transposed view of a contiguous ``(batch, frames, channels)``
     tensor, so ``features.transpose(1, 2)`` costs nothing.
+
+    Time slices: output frames ``[a, b)`` depend only on samples
+    ``[a * stride, (b - 1) * stride + receptive_field)`` (convs without padding, and
+    the group norm's statistics come from the whole waveform first, see
+    :meth:`ConvLayer.group_norm_affine`), so the encoder runs slice by slice, each
+    slice's largest tensor (the first layer's output) about :attr:`slice_bytes`:
+    the same numbers, with the first layers' outputs (2.6 GB per minute of audio for
+    512 channels) never held whole, which also keeps them in memory the allocator
+    reuses. The group norm without input statistics (not in released models) runs
+    on the whole batch.
     """
+
+    #: target size of the first layer's output per time slice (bytes)
+    slice_bytes: int = 256 * 2**20
 
     def __init__(self, conv_layers, mode: str = "group_norm", conv_bias: bool = False, eps: float = 1e-5):
         super().__init__()
@@ -404,13 +436,36 @@ class ConvFeatureEncoder(nn.Module):
             layers.append(ConvLayer(in_ch, ch, k, s, conv_bias, norm, eps))
             in_ch = ch
         self.conv_layers = nn.ModuleList(layers)
+        self.stride = math.prod(s for _, _, s in conv_layers)
+        self.receptive_field, jump = 1, 1
+        for _, k, s in conv_layers:
+            self.receptive_field += (k - 1) * jump
+            jump *= s
 
     def forward(self, wavs: Tensor, wavs_len: Tensor) -> tuple[Tensor, Tensor]:
-        x, lengths = wavs[:, :, None], wavs_len  # frames-major (B, T, 1)
+        x = wavs[:, :, None]  # frames-major (B, T, 1)
+        layer_lengths, lengths = [], wavs_len
         for layer in self.conv_layers:
             lengths = (torch.div(lengths - layer.kernel, layer.stride, rounding_mode="floor") + 1).clamp(min=0)
-            x = layer(x, lengths)
-        return x.transpose(1, 2), lengths
+            layer_lengths.append(lengths)
+        first = self.conv_layers[0]
+        frames = max((wavs.size(1) - self.receptive_field) // self.stride + 1, 0)
+        first_bytes_per_frame = wavs.size(0) * first.conv.out_channels * wavs.element_size() * (
+            self.stride // first.stride)
+        per_slice = max(1, self.slice_bytes // max(first_bytes_per_frame, 1))
+        if first.norm_kind == "group" and not first.stats_from_input or frames <= per_slice:
+            for layer, n in zip(self.conv_layers, layer_lengths):
+                x = layer(x, n)
+            return x.transpose(1, 2), lengths
+        affine = first.group_norm_affine(x, layer_lengths[0]) if first.norm_kind == "group" else None
+        slices = []
+        for a in range(0, frames, per_slice):
+            b = min(a + per_slice, frames)
+            h = x[:, a * self.stride: (b - 1) * self.stride + self.receptive_field]
+            for i, layer in enumerate(self.conv_layers):
+                h = layer(h, None, affine if i == 0 else None)
+            slices.append(h)
+        return torch.cat(slices, dim=1).transpose(1, 2), lengths
 
 
 # --------------------------------------------------------------------------- positional embedding
