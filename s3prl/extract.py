@@ -718,13 +718,21 @@ def forward_chunked(
         windows.append((max(0, s - context), min(total, e + context), s, e))
         s = e
     per_batch = max(1, int(max_batch_seconds * SAMPLE_RATE // (core + 2 * context)))
-    pieces: list[list] = [[] for _ in layers]
+    # One preallocated (capacity, dim) buffer per kept layer, filled chunk by chunk: large
+    # single allocations go back to the OS when freed, where thousands of chunk-sized pieces
+    # fragment the heap (a 20-minute file kept 3x its output size resident that way).
+    capacity = total // stride + 1
+    buffers: list = []
     frames = 0
     for start in range(0, len(windows), per_batch):
         group = windows[start: start + per_batch]
         with torch.inference_mode():
             out = model([wav[a:b].to(device) for a, b, _, _ in group])
         lens = out["hidden_states_len"].tolist()
+        if not buffers:
+            buffers = [
+                torch.empty(capacity, out["hidden_states"][layer].shape[-1]) for layer in layers
+            ]
         for row, (a, b, s, e) in enumerate(group):
             first = (s - a) // stride
             last = lens[row] if e == total else (e - a) // stride
@@ -733,15 +741,16 @@ def forward_chunked(
                     f"chunk [{a}, {b}) samples gave {lens[row]} frames, fewer than its core "
                     f"[{s}, {e}) needs: raise --chunk-overlap"
                 )
-            for k, layer in enumerate(layers):
-                pieces[k].append(out["hidden_states"][layer][row, first:last].float().cpu())
+            if frames + last - first > capacity:
+                raise ValueError(f"chunks gave more than {capacity} frames for {total} samples")
+            for buf, layer in zip(buffers, layers):
+                buf[frames: frames + last - first] = out["hidden_states"][layer][row, first:last]
             frames += last - first
-    # Concatenate layer by layer, freeing each layer's pieces at once, so the peak holds
-    # the pieces plus one layer's copy (not the pieces plus every layer's copy).
+        del out
     hidden = []
-    for p in pieces:
-        hidden.append(torch.cat(p))
-        p.clear()
+    for k in range(len(buffers)):  # compact copies, one layer at a time
+        hidden.append(buffers[k][:frames].clone())
+        buffers[k] = None
     return hidden, frames
 
 
