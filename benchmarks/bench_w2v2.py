@@ -15,8 +15,9 @@ Cases (issue 5, "Benchmarks"):
 * ``mixed``: 8 real speech recordings of 2 to 20 s (``/work/shared/data/speech`` or
   ``$S3PRL_BENCH_SPEECH``, and the bundled ``sample_speech/``); seeded synthetic
   speech-like noise of the same lengths where the recordings are missing.
-* ``uniform``: 8 wavs of exactly 10 s, consecutive 10 s windows of the same real
-  recordings laid end to end (synthetic where they run out).
+* ``uniform``: 8 wavs of exactly 10 s, consecutive 10 s windows of the 16 kHz
+  LibriSpeech recordings of those folders laid end to end (synthetic where they
+  run out).
 * ``--quick``: 4 wavs of 2 to 6 s and 4 wavs of 4 s (a smoke run, not a measurement).
 
 Ours is called on the list of wavs (the public interface, which regroups wavs by
@@ -120,7 +121,8 @@ def uniform_batch(quick: bool) -> tuple[list[torch.Tensor], str]:
 
     n, seconds = (4, 4.0) if quick else (8, 10.0)
     size = int(seconds * SR)
-    stream = [load_audio(p) for p in (_find(name) for name in sorted(set(MIXED_FILES))) if p is not None]
+    names = sorted({p.name for folder in SPEECH_DIRS if folder.is_dir() for p in folder.glob("librispeech_*.flac")})
+    stream = [load_audio(_find(name)) for name in names]
     audio = torch.cat(stream) if stream else torch.zeros(0)
     wavs = [audio[i * size: (i + 1) * size] for i in range(min(n, audio.numel() // size))]
     real = len(wavs)
