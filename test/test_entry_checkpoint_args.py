@@ -125,9 +125,8 @@ def test_downloading_entries_accept_refresh(name):
 SHA256_URL = [n for n in URL if "sha256" in inspect.signature(getattr(hub, n)).parameters]
 
 
-def test_most_url_entries_take_sha256():
-    # wav2vec2_url, hubert_url and data2vec_url (shared wav2vec 2.0 builder) do not yet
-    assert set(URL) - set(SHA256_URL) <= {"wav2vec2_url", "hubert_url", "data2vec_url"}
+def test_every_url_entry_takes_sha256():
+    assert URL and set(URL) == set(SHA256_URL)
 
 
 @pytest.mark.parametrize("name", SHA256_URL)

@@ -44,16 +44,17 @@ def data2vec_local(ckpt: str, dtype=None, **kwargs):
 
 @entry(model="data2vec audio (any checkpoint)", paper=_PAPER, date="2022-02", input="wav", stride=320,
        verified=_VERIFIED)
-def data2vec_url(ckpt: str, refresh: bool = False, dtype=None, **kwargs):
+def data2vec_url(ckpt: str, refresh: bool = False, sha256=None, dtype=None, **kwargs):
     """data2vec (audio) from a checkpoint URL (downloaded once into the cache), any layout
     of :func:`data2vec_local`. Stride 320 samples (20 ms).
 
     Args:
         ckpt: http(s) URL.
         refresh: download again even if cached.
+        sha256: expected sha256 of the file (hex, full or prefix), checked on download.
         dtype: parameter dtype (default fp32).
     """
-    return _build(ckpt, refresh=refresh, require="url", dtype=dtype, **kwargs)
+    return _build(ckpt, refresh=refresh, sha256=sha256, require="url", dtype=dtype, **kwargs)
 
 
 @entry(model="data2vec audio (any checkpoint)", paper=_PAPER, date="2022-02", input="wav", stride=320,

@@ -41,16 +41,17 @@ def hubert_local(ckpt: str, dtype=None, **kwargs):
 
 
 @entry(model="HuBERT (any checkpoint)", paper=_PAPER, date="2021-06", input="wav", stride=320, verified=_VERIFIED)
-def hubert_url(ckpt: str, refresh: bool = False, dtype=None, **kwargs):
+def hubert_url(ckpt: str, refresh: bool = False, sha256=None, dtype=None, **kwargs):
     """HuBERT from a checkpoint URL (downloaded once into the cache), any layout of
     :func:`hubert_local`. Stride 320 samples (20 ms).
 
     Args:
         ckpt: http(s) URL.
         refresh: download again even if cached.
+        sha256: expected sha256 of the file (hex, full or prefix), checked on download.
         dtype: parameter dtype (default fp32).
     """
-    return _build(ckpt, refresh=refresh, require="url", dtype=dtype, **kwargs)
+    return _build(ckpt, refresh=refresh, sha256=sha256, require="url", dtype=dtype, **kwargs)
 
 
 @entry(model="HuBERT (any checkpoint)", paper=_PAPER, date="2021-06", input="wav", stride=320, verified=_VERIFIED)

@@ -38,13 +38,12 @@ def build_upstream(family, ckpt, refresh=False, sha256=None, require=None, **kwa
     """
     import importlib
 
-    from s3prl.util.download import resolve_checkpoint
+    from s3prl.util.download import local_checkpoint, resolve_checkpoint, url_checkpoint
 
-    is_url = str(ckpt).startswith(("http://", "https://"))
-    if require == "path" and is_url:
-        raise ValueError(f"{family}_local takes a local checkpoint path, got the URL {ckpt!r}: use {family}_url")
-    if require == "url" and not is_url:
-        raise ValueError(f"{family}_url takes an http(s) URL, got {ckpt!r}: use {family}_local")
+    if require == "path":
+        ckpt = local_checkpoint(ckpt, f"{family}_local")
+    elif require == "url":
+        ckpt = url_checkpoint(ckpt, f"{family}_url")
     expert = importlib.import_module(f"s3prl.upstream.{family}.expert")
     return expert.UpstreamExpert(resolve_checkpoint(ckpt, sha256=sha256, refresh=refresh), **kwargs)
 
@@ -73,16 +72,17 @@ def wav2vec2_local(ckpt: str, dtype=None, **kwargs):
 
 @entry(model="wav2vec 2.0 (any checkpoint)", paper=_PAPER, date="2020-06", input="wav", stride=320,
        verified=_VERIFIED)
-def wav2vec2_url(ckpt: str, refresh: bool = False, dtype=None, **kwargs):
+def wav2vec2_url(ckpt: str, refresh: bool = False, sha256=None, dtype=None, **kwargs):
     """wav2vec 2.0 / XLS-R from a checkpoint URL (downloaded once into the cache), any
     layout of :func:`wav2vec2_local`. Stride 320 samples (20 ms).
 
     Args:
         ckpt: http(s) URL.
         refresh: download again even if cached.
+        sha256: expected sha256 of the file (hex, full or prefix), checked on download.
         dtype: parameter dtype (default fp32).
     """
-    return _build(ckpt, refresh=refresh, require="url", dtype=dtype, **kwargs)
+    return _build(ckpt, refresh=refresh, sha256=sha256, require="url", dtype=dtype, **kwargs)
 
 
 @entry(model="wav2vec 2.0 (any checkpoint)", paper=_PAPER, date="2020-06", input="wav", stride=320,
