@@ -311,7 +311,7 @@ def test_key_errors_name_the_keys(tmp_path):
     torch.save({"weights": 1}, tmp_path / "odd.pt")
     with pytest.raises(ValueError, match=r"top-level keys are \['weights'\]"):
         hub.hubert_local(str(tmp_path / "odd.pt"))
-    with pytest.raises(ValueError, match="hubert_local takes a local checkpoint path"):
+    with pytest.raises(ValueError, match="hubert_local takes a local file path"):
         hub.hubert_local("http://127.0.0.1:1/x.pt")
     with pytest.raises(ValueError, match="data2vec_url takes an http"):
         hub.data2vec_url(str(hpath))
