@@ -280,6 +280,18 @@ class UpstreamBase(nn.Module):
         self.compute_dtype = None if dtype in (None, torch.float32) else dtype
         return self
 
+    def cast_parameters(self, dtype: torch.dtype | str | None) -> "UpstreamBase":
+        """Store the parameters in ``dtype`` (for families whose entries take
+        ``dtype`` to halve GPU memory); ``None`` leaves them as they are.
+
+        Raises:
+            TypeError: ``dtype`` is not accepted by :func:`resolve_dtype`.
+        """
+        dtype = resolve_dtype(dtype)
+        if dtype is not None:
+            self.to(dtype)
+        return self
+
     @property
     def num_layers(self) -> int:
         """Number of hidden states returned by every forward pass."""

@@ -238,10 +238,7 @@ class UpstreamExpert(UpstreamBase):
         self.downsample_rate = config.downsample_rate
         self.receptive_field = config.receptive_field
         self.hidden_sizes = [config.embed_dim] * (1 + config.num_layers) + [heads["final_dim"]] * heads["n_tasks"]
-        if dtype is not None:
-            if not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
-                raise TypeError(f"dtype must be a floating torch.dtype (e.g. torch.bfloat16), got {dtype!r}")
-            self.to(dtype)
+        self.cast_parameters(dtype)
         self.eval()
 
     def forward_padded(self, wavs: Tensor, wavs_len: Tensor) -> tuple[list[Tensor], Tensor]:

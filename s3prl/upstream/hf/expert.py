@@ -84,8 +84,4 @@ def build_hf_upstream(
     upstream = Wav2Vec2StyleUpstream(config, None)
     upstream.model.layer_norm = torch.nn.Identity()
     load_weights(upstream.model, state, source)
-    if dtype is not None:
-        if not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
-            raise TypeError(f"dtype must be a floating torch.dtype (e.g. torch.bfloat16), got {dtype!r}")
-        upstream.to(dtype)
-    return upstream.eval()
+    return upstream.cast_parameters(dtype).eval()

@@ -65,10 +65,7 @@ class Wav2Vec2StyleUpstream(UpstreamBase):
         self.downsample_rate = config.downsample_rate
         self.receptive_field = config.receptive_field
         self.hidden_sizes = [config.embed_dim] * (config.num_layers + 1)
-        if dtype is not None:
-            if not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
-                raise TypeError(f"dtype must be a floating torch.dtype (e.g. torch.bfloat16), got {dtype!r}")
-            self.to(dtype)
+        self.cast_parameters(dtype)
         self.eval()
 
     def forward_padded(self, wavs: Tensor, wavs_len: Tensor) -> tuple[list[Tensor], Tensor]:
