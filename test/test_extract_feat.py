@@ -376,3 +376,23 @@ def test_corpus_options_rejected_in_sample_speech_mode(tmp_path, capsys):
     assert exc.value.code == 2
     assert "--fp16 can only be used with --wav-dir" in capsys.readouterr().err
     assert not (tmp_path / "example.pt").exists()
+
+
+def test_extract_is_a_package_one_module_per_concern():
+    """s3prl.extract is a package of small modules; the command's entry points keep working."""
+    import importlib
+
+    pkg = Path(ex.__file__).parent
+    assert Path(ex.__file__).name == "__init__.py"
+    modules = {p.stem for p in pkg.glob("*.py")} - {"__init__", "__main__"}
+    assert modules == {"cli", "jobs", "batching", "runner", "chunking", "distributed", "manifest",
+                       "output"}
+    for name in modules:
+        assert len((pkg / f"{name}.py").read_text().splitlines()) <= 400, name
+    # the console script target (setup.py: s3prl-extract=s3prl.extract:main) and the re-exports
+    assert ex.main is importlib.import_module("s3prl.extract.cli").main
+    assert ex.WRITERS is importlib.import_module("s3prl.extract.output").WRITERS
+    assert "s3prl-extract=s3prl.extract:main" in (REPO / "setup.py").read_text()
+    proc = subprocess.run([sys.executable, "-m", "s3prl.extract", "--help"], capture_output=True,
+                          text=True, timeout=60, cwd=REPO)
+    assert proc.returncode == 0 and "--wav-dir" in proc.stdout
