@@ -154,7 +154,8 @@ def test_killed_write_leaves_no_partial_file(corpus, tmp_path, capsys, monkeypat
     torch.load(out_dir / finals[0], weights_only=True)
 
     # a SIGKILLed run leaves its temporary file behind: the next run ignores and removes it
-    stale = out_dir / "sub" / ".a.pt.99999.tmp"
+    # (its writer, a process that has exited, is provably gone)
+    stale = out_dir / "sub" / f".a.pt.{_dead_pid()}.tmp"
     stale.parent.mkdir(parents=True, exist_ok=True)
     stale.write_bytes(b"partial")
     monkeypatch.setitem(ex.WRITERS, "pt", real_writer)
@@ -162,6 +163,62 @@ def test_killed_write_leaves_no_partial_file(corpus, tmp_path, capsys, monkeypat
     assert rc == 0 and "1 written, 1 skipped, 0 failed" in out
     assert not stale.exists() and not list(out_dir.rglob("*.tmp"))
     assert sorted(p.name for p in out_dir.rglob("*.pt")) == ["a.pt", "b.pt"]
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait(timeout=60)
+    return proc.pid  # exited and reaped: no process has this id (until it is reused)
+
+
+_SLOW_WRITER = r"""
+import sys
+from pathlib import Path
+from s3prl.extract.output import write_atomic
+
+def write(data, f):
+    f.write(data[:4])
+    f.flush()
+    print("in flight", flush=True)
+    sys.stdin.readline()  # the other writer runs now
+    f.write(data[4:])
+
+write_atomic(Path(sys.argv[1]), write, b"child's complete output")
+print("done", flush=True)
+"""
+
+
+def test_two_writers_of_one_output_keep_each_others_temporary_file(tmp_path):
+    """Two extractions on one output folder: a writer never deletes another one's file in flight;
+    only temporary files of gone processes on this host are removed."""
+    final = tmp_path / "out" / "a.pt"
+    final.parent.mkdir()
+    import re
+    import socket
+
+    host = re.sub(r"[^A-Za-z0-9_-]", "_", socket.gethostname())  # as written in the name
+    dead = final.parent / f".a.pt.{_dead_pid()}.0badc0de@{host}.tmp"
+    alive_elsewhere = final.parent / f".a.pt.{_dead_pid()}.0badc0de@another-host.tmp"
+    for p in (dead, alive_elsewhere):
+        p.write_bytes(b"left over")
+    env = {**__import__("os").environ, "PYTHONPATH": str(REPO)}
+    child = subprocess.Popen([sys.executable, "-c", _SLOW_WRITER, str(final)], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert child.stdout.readline() == "in flight\n"
+        in_flight = [p for p in final.parent.glob(".a.pt.*.tmp") if p not in (dead, alive_elsewhere)]
+        assert len(in_flight) == 1 and f".{child.pid}." in in_flight[0].name
+        ex.write_atomic(final, lambda d, f: f.write(d), b"parent's output")
+        assert final.read_bytes() == b"parent's output"
+        assert in_flight[0].is_file()  # the child's file in flight is kept
+        assert not dead.exists()  # its writer is gone on this host: removed
+        assert alive_elsewhere.is_file()  # another host's pid cannot be checked: kept
+        out, err = child.communicate("go\n", timeout=60)
+    finally:
+        child.kill()
+    assert child.returncode == 0, err
+    assert out == "done\n" and final.read_bytes() == b"child's complete output"
+    assert sorted(p.name for p in final.parent.iterdir()) == [alive_elsewhere.name, "a.pt"]
 
 
 def test_layers_option(corpus, tmp_path, capsys):

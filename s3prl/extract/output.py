@@ -7,6 +7,8 @@ Part of :mod:`s3prl.extract`: ``pt`` / ``npy`` / ``safetensors`` writers (:data:
 from __future__ import annotations
 
 import os
+import re
+import socket
 from pathlib import Path
 from typing import Callable
 
@@ -15,8 +17,47 @@ FORMATS = {"pt": ".pt", "npy": ".npy", "safetensors": ".safetensors"}
 __all__ = ["FORMATS", "WRITERS", "write_atomic", "load_output", "frames_of_output"]
 
 
+def _host() -> str:
+    """This machine's name, reduced to ``[A-Za-z0-9_-]`` (it is part of temporary file names)."""
+    return re.sub(r"[^A-Za-z0-9_-]", "_", socket.gethostname()) or "localhost"
+
+
 def _tmp_name(final: Path) -> Path:
-    return final.with_name(f".{final.name}.{os.getpid()}.tmp")
+    """``.NAME.<pid>.<random>@<host>.tmp`` next to ``final``: unique per writer (process and
+    call), and naming the writer, so that :func:`_is_stale` can tell whether it is gone."""
+    token = os.urandom(4).hex()
+    return final.with_name(f".{final.name}.{os.getpid()}.{token}@{_host()}.tmp")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # exists (owned by someone else), or cannot tell: keep its file
+    return True
+
+
+def _is_stale(tmp: Path, final: Path) -> bool:
+    """True only when ``tmp`` is provably abandoned: its name says it was written on this host
+    by a process that no longer exists.
+
+    Names: ``.NAME.<pid>.<random>@<host>.tmp`` (this module) or ``.NAME.<pid>.tmp`` (written
+    by s3prl before the host was recorded; taken as this host's). A file from another host
+    (a shared file system), from a live process, or with any other name is never stale.
+    """
+    if os.name != "posix":
+        return False  # no cheap, reliable "is this pid alive" check: keep everything
+    m = re.fullmatch(
+        re.escape(f".{final.name}.") + r"(\d+)(?:\.[0-9a-f]+@([A-Za-z0-9_-]+))?\.tmp", tmp.name
+    )
+    if m is None:
+        return False
+    pid, host = int(m.group(1)), m.group(2)
+    if host is not None and host != _host():
+        return False
+    return pid != os.getpid() and not _pid_alive(pid)
 
 
 def write_atomic(final: Path, write: Callable, data) -> None:
@@ -24,14 +65,20 @@ def write_atomic(final: Path, write: Callable, data) -> None:
 
     ``write(data, fileobj)`` does the serialisation. If it raises (or the process is
     killed), no file appears at ``final``; the temporary file is removed on exceptions.
-    Temporary files left by killed runs (``.NAME.<pid>.tmp``) are removed before writing.
+
+    Each call writes its own ``.NAME.<pid>.<random>@<host>.tmp``, so several processes (or
+    threads) writing the same output never share a temporary file; the last ``os.replace``
+    wins and every reader sees a complete file. Temporary files of ``final`` left by killed
+    writers are removed before writing, but only when provably stale (:func:`_is_stale`: the
+    writer's process is gone on this host); another writer's file in flight is never touched.
     """
     final.parent.mkdir(parents=True, exist_ok=True)
     for stale in final.parent.glob(f".{final.name}.*.tmp"):
-        try:
-            stale.unlink()
-        except OSError:
-            pass
+        if _is_stale(stale, final):
+            try:
+                stale.unlink()
+            except OSError:
+                pass
     tmp = _tmp_name(final)
     try:
         with open(tmp, "wb") as f:
