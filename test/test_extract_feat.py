@@ -221,6 +221,28 @@ def test_two_writers_of_one_output_keep_each_others_temporary_file(tmp_path):
     assert sorted(p.name for p in final.parent.iterdir()) == [alive_elsewhere.name, "a.pt"]
 
 
+def test_dangling_link_and_truncated_wav_are_reported(tmp_path, capsys):
+    """--wav-dir: a .wav symlink to nothing and a WAV cut short (body shorter than its header
+    declares) are reported and skipped, not silently ignored or extracted at the length present."""
+    src = tmp_path / "in"
+    src.mkdir()
+    shutil.copy(LIBRI, src / "good.flac")
+    wav = (np.random.RandomState(0).randn(16000) * 0.1).astype(np.float32)
+    sf.write(src / "full.wav", wav, 16000, subtype="PCM_16")  # 16000 frames, 2 bytes each
+    body = (src / "full.wav").read_bytes()
+    (src / "cut.wav").write_bytes(body[: 44 + 2 * 6000])  # 44-byte header + 6000 frames
+    (src / "ghost.wav").symlink_to(tmp_path / "moved_away.wav")
+    assert sf.info(str(src / "cut.wav")).frames == 6000  # what libsndfile alone would extract
+    rc, out, err = run(["example", tmp_path / "out", "--wav-dir", src], capsys)
+    assert rc == 1 and "4 files: 2 written, 0 skipped, 2 failed" in out
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.pt")) == ["full.pt", "good.pt"]
+    lines = {ln.split(": ", 1)[0].strip(): ln for ln in err.splitlines() if ln.startswith("  ")}
+    assert "dangling symbolic link" in lines[str(src / "ghost.wav")]
+    assert "moved_away.wav" in lines[str(src / "ghost.wav")]
+    cut = lines[str(src / "cut.wav")]
+    assert "truncated" in cut and "declares 16000 frames" in cut and "holds 6000" in cut
+
+
 def test_layers_option(corpus, tmp_path, capsys):
     full, some = tmp_path / "full", tmp_path / "some"
     run(["example", full, "--wav-dir", corpus], capsys)

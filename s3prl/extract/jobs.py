@@ -25,6 +25,7 @@ __all__ = [
     "parse_layers",
     "normalize_layers",
     "audio_duration",
+    "BadAudioFile",
 ]
 
 
@@ -54,6 +55,10 @@ class Job:
 def find_audio_files(root: str | os.PathLike) -> list[Path]:
     """Every ``.wav``/``.flac`` file under ``root`` (recursively, case-insensitive suffix), sorted.
 
+    A symbolic link with an audio suffix whose target is missing (dangling) is listed too, so
+    that the run reports it (:func:`audio_duration` raises :class:`BadAudioFile`) instead of
+    skipping it unseen.
+
     Raises:
         ValueError: ``root`` is not a folder.
     """
@@ -61,7 +66,9 @@ def find_audio_files(root: str | os.PathLike) -> list[Path]:
     if not root.is_dir():
         raise ValueError(f"--wav-dir {root} is not a folder")
     return sorted(
-        p for p in root.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file()
+        p
+        for p in root.rglob("*")
+        if p.suffix.lower() in AUDIO_SUFFIXES and (p.is_file() or (p.is_symlink() and not p.exists()))
     )
 
 
@@ -167,11 +174,74 @@ def normalize_layers(layers: Sequence[int] | None, num_layers: int) -> list[int]
 
 
 
+class BadAudioFile(ValueError):
+    """An input that must not be extracted: missing, a dangling link, or a truncated body.
+
+    The message names the file and what is wrong with it.
+    """
+
+
+def _riff_declared_frames(path: Path) -> int | None:
+    """Frames that a RIFF/WAVE header declares (``data`` chunk size / block align).
+
+    ``None`` when the file is no plain RIFF/WAVE file, or its ``data`` size is a streaming
+    placeholder (0 or 0xFFFFFFFF: length unknown when written), or a chunk is unreadable.
+    Layout: RIFF header (12 bytes), then chunks of ``id (4) | size (4, little endian) |
+    body (padded to even)``; ``fmt `` holds the block align at byte 12 (Microsoft
+    "Multimedia Programming Interface and Data Specifications 1.0", 1991).
+    """
+    import struct
+
+    block_align = None
+    with open(path, "rb") as f:
+        head = f.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return None
+        while True:
+            chunk = f.read(8)
+            if len(chunk) < 8:
+                return None
+            cid, size = chunk[:4], struct.unpack("<I", chunk[4:])[0]
+            if cid == b"fmt ":
+                body = f.read(size)
+                if len(body) < 14:
+                    return None
+                block_align = struct.unpack("<H", body[12:14])[0]
+                if size % 2:
+                    f.seek(1, os.SEEK_CUR)
+            elif cid == b"data":
+                if block_align in (None, 0) or size in (0, 0xFFFFFFFF):
+                    return None
+                return size // block_align
+            else:
+                f.seek(size + size % 2, os.SEEK_CUR)
+
+
 def audio_duration(path: Path) -> float:
+    """Duration in seconds of an audio file, from its header (``soundfile``).
+
+    Raises:
+        BadAudioFile: ``path`` is a dangling symbolic link or does not exist, or it is a WAV
+            file whose body is shorter than its header declares (a truncated copy: it would
+            be extracted at the length present, silently).
+        RuntimeError, soundfile.LibsndfileError: the file cannot be decoded.
+    """
     import soundfile as sf
 
+    path = Path(path)
+    if not path.exists():
+        if path.is_symlink():
+            raise BadAudioFile(f"dangling symbolic link: {path} -> {os.readlink(path)} (no such file)")
+        raise BadAudioFile(f"file not found: {path}")
     info = sf.info(str(path))
     if info.samplerate <= 0:
         raise RuntimeError(f"{path}: sample rate {info.samplerate}")
+    if info.format == "WAV":
+        declared = _riff_declared_frames(path)
+        if declared is not None and info.frames < declared:
+            raise BadAudioFile(
+                f"truncated: {path}: the WAV header declares {declared} frames "
+                f"({declared / info.samplerate:.3f} s) but the file holds {info.frames} "
+                f"({info.frames / info.samplerate:.3f} s); the file is incomplete"
+            )
     return info.frames / info.samplerate
-

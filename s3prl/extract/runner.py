@@ -17,7 +17,7 @@ from typing import Iterator, Sequence
 
 from .batching import plan_batches
 from .chunking import chunk_geometry, forward_chunked
-from .jobs import SAMPLE_RATE, Job, audio_duration, normalize_layers
+from .jobs import SAMPLE_RATE, BadAudioFile, Job, audio_duration, normalize_layers
 from .manifest import write_manifest
 from .output import FORMATS, WRITERS, _write_pt, write_atomic
 
@@ -158,6 +158,9 @@ def extract_files(
             continue
         try:
             seconds = audio_duration(job.source)
+        except BadAudioFile as err:
+            _fail(plan_report, job, str(err), plan_log)
+            continue
         except Exception as err:  # noqa: BLE001 - libsndfile raises several types
             _fail(plan_report, job, f"cannot read audio: {err}", plan_log)
             continue
