@@ -27,11 +27,27 @@ attributes of the yielded server and may be changed while it runs):
   whole file, no ``Accept-Ranges``), like a server without resume support.
 * ``chunk_delay=S``: sleep ``S`` seconds between 64 KiB chunks (slow server,
   to make concurrent clients overlap).
+* ``validators=True`` (default): send a strong ``ETag`` (a hash of the current
+  bytes, so it changes when the file does) and ``Last-Modified`` (the file's
+  mtime); ``validators="last-modified"``: ``Last-Modified`` only; ``False``: none.
+* ``if_range=True`` (default): honour ``If-Range`` (a stale validator turns a
+  range request into ``200`` + the whole current file); ``False``: ignore it
+  and serve the range of whatever the file is now (a server that ignores
+  ``If-Range``).
+* ``content_length=False``: no ``Content-Length`` on ``200``/``206`` bodies;
+  the body ends when the server closes the connection (HTTP/1.1 close-delimited),
+  so a ``drop_after`` cut looks like a normal end to the client.
+* ``gzip=True``: send every body gzip-compressed with ``Content-Encoding: gzip``
+  whatever ``Accept-Encoding`` says (a misconfigured server); ``Content-Length``
+  and ranges count compressed bytes.
+* ``on_request``: a callable ``(path, n)`` run at the start of the ``n``-th
+  request of ``path`` (e.g. to change the file between two requests).
 
 Counters (``collections.Counter`` keyed by the URL path, e.g. ``"/a/b.pt"``):
 ``requests`` (every request, faulty ones included), ``bytes_sent`` (body bytes
-actually written), ``status`` (``(path, code)`` pairs), and ``ranges`` (list of
-``(path, Range header or None)`` in arrival order). :meth:`LocalServer.stop`
+actually written), ``status`` (``(path, code)`` pairs), ``ranges`` (list of
+``(path, Range header or None)`` in arrival order) and ``if_range_headers`` (the
+same for ``If-Range``; requests answered by ``fail_first`` are not in it). :meth:`LocalServer.stop`
 stops the server early (to check that a cached file needs no network).
 """
 
@@ -39,6 +55,9 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import email.utils
+import gzip as gzip_module
+import hashlib
 import re
 import socket
 import threading
@@ -66,6 +85,11 @@ class LocalServer:
         drop_times: int = 1,
         range_support: bool = True,
         chunk_delay: float = 0.0,
+        validators=True,
+        if_range: bool = True,
+        content_length: bool = True,
+        gzip: bool = False,
+        on_request=None,
     ) -> None:
         self.root = Path(root).resolve()
         self.fail_first = fail_first
@@ -74,6 +98,12 @@ class LocalServer:
         self.drop_times = drop_times
         self.range_support = range_support
         self.chunk_delay = chunk_delay
+        self.validators = validators
+        self.if_range = if_range
+        self.content_length = content_length
+        self.gzip = gzip
+        self.on_request = on_request
+        self.if_range_headers: list = []
         self.requests: collections.Counter = collections.Counter()
         self.bytes_sent: collections.Counter = collections.Counter()
         self.status: collections.Counter = collections.Counter()
@@ -91,6 +121,7 @@ class LocalServer:
             self.bytes_sent.clear()
             self.status.clear()
             self.ranges.clear()
+            self.if_range_headers.clear()
             self._drops.clear()
 
     def start(self) -> "LocalServer":
@@ -126,14 +157,33 @@ class LocalServer:
                 if n <= server.fail_first:
                     self._reply(server.fail_status, path, {"Content-Length": 0})
                     return
+                if server.on_request is not None:
+                    server.on_request(path, n)
                 file = (server.root / urllib.parse.unquote(path).lstrip("/")).resolve()
                 if server.root not in file.parents or not file.is_file():
                     self._reply(404, path, {"Content-Length": 0})
                     return
                 data = file.read_bytes()
+                if server.gzip:
+                    data = gzip_module.compress(data, mtime=0)
                 size = len(data)
                 start, end, code = 0, size - 1, 200
                 headers = {"Content-Type": "application/octet-stream"}
+                if server.gzip:
+                    headers["Content-Encoding"] = "gzip"
+                etag = '"' + hashlib.sha256(data).hexdigest()[:20] + '"'
+                modified = email.utils.formatdate(file.stat().st_mtime, usegmt=True)
+                if server.validators is True:
+                    headers["ETag"] = etag
+                if server.validators in (True, "last-modified"):
+                    headers["Last-Modified"] = modified
+                if_range = self.headers.get("If-Range")
+                with server._lock:
+                    server.if_range_headers.append((path, if_range))
+                if if_range is not None and server.if_range and if_range not in (
+                    headers.get("ETag"), headers.get("Last-Modified")
+                ):
+                    rng = None  # the representation changed: the whole new file (RFC 9110 13.1.5)
                 if server.range_support:
                     headers["Accept-Ranges"] = "bytes"
                     m = _RANGE.match(rng.strip()) if rng else None
@@ -151,7 +201,11 @@ class LocalServer:
                         code = 206
                         headers["Content-Range"] = f"bytes {start}-{end}/{size}"
                 body = data[start : end + 1]
-                headers["Content-Length"] = len(body)
+                if server.content_length:
+                    headers["Content-Length"] = len(body)
+                else:
+                    headers["Connection"] = "close"
+                    self.close_connection = True
                 self._reply(code, path, headers)
                 if head:
                     return
@@ -209,7 +263,8 @@ def serve_directory(root, **faults) -> Iterator[LocalServer]:
     Args:
         root: folder whose files are served (``server.url + "sub/file.pt"``).
         **faults: ``fail_first``, ``fail_status``, ``drop_after``, ``drop_times``,
-            ``range_support``, ``chunk_delay`` (see the module docstring).
+            ``range_support``, ``chunk_delay``, ``validators``, ``if_range``,
+            ``content_length``, ``gzip``, ``on_request`` (see the module docstring).
 
     Yields:
         :class:`LocalServer` with ``.url`` (ends with ``/``) and the counters.

@@ -60,7 +60,7 @@ def served(tmp_path):
 
 
 def _leftovers(dst: Path) -> list:
-    return sorted(p.name for p in dst.parent.glob(dst.name + ".partial"))
+    return sorted(p.name for p in dst.parent.glob(dst.name + ".partial*"))
 
 
 def test_cache_root_precedence(tmp_path, monkeypatch):
@@ -216,17 +216,18 @@ def test_killed_download_leaves_no_file_and_no_stale_lock(served):
     assert _leftovers(dst) == []
 
 
-def test_stale_partial_with_wrong_bytes_is_redone_when_hash_known(served):
+def test_stale_partial_of_unknown_origin_is_not_stitched(served):
+    """A ``.partial`` without the record of what it is a prefix of (left by an older s3prl, or
+    copied in) is discarded: the download starts from byte 0, with or without a known sha256."""
     root, data = served
     with serve_directory(root) as server:
         url = server.url + "models/ckpt.pt"
         dst = cache_path_for_url(url)
         dst.parent.mkdir(parents=True)
         Path(str(dst) + ".partial").write_bytes(b"\0" * 1000)  # not a prefix of the file
-        path = resolve_checkpoint(url, sha256=_sha(data))
+        path = resolve_checkpoint(url)
         assert path.read_bytes() == data
-        # first a resume from byte 1000, hash mismatch, then one clean download
-        assert [r for p, r in server.ranges] == ["bytes=1000-", None]
+        assert [r for p, r in server.ranges] == [None]  # no resume from byte 1000
     assert _leftovers(dst) == []
 
 
@@ -368,3 +369,151 @@ def test_eight_processes_download_once(served):
     dst = cache_path_for_url(url)
     assert results == [(str(dst), _sha(data))] * n
     assert _leftovers(dst) == []
+
+
+def _etag(data: bytes) -> str:
+    """The test server's ETag of ``data`` (test/http_server.py: a hash of the bytes)."""
+    return '"' + hashlib.sha256(data).hexdigest()[:20] + '"'
+
+
+@pytest.mark.parametrize("validators", [True, "last-modified"], ids=["etag", "last-modified"])
+@pytest.mark.parametrize("if_range", [True, False], ids=["if-range", "if-range-ignored"])
+def test_resume_is_validated_when_the_file_changes_between_requests(served, validators, if_range):
+    """The file changes on the server between the cut first request and the resume (same size):
+    the result is the new file, never old bytes + new bytes. A server that honours If-Range sends
+    the new file whole; one that ignores it is caught by its new ETag / Last-Modified."""
+    root, old = served
+    new = random.Random(9).randbytes(len(old))
+    file = root / "models" / "ckpt.pt"
+
+    def change(path, n):
+        if n == 2:
+            file.write_bytes(new)
+            mtime = file.stat().st_mtime + 10
+            os.utime(file, (mtime, mtime))  # a new Last-Modified too
+
+    with serve_directory(root, drop_after=len(old) // 2, validators=validators, if_range=if_range,
+                         on_request=change) as server:
+        url = server.url + "models/ckpt.pt"
+        path = resolve_checkpoint(url)
+        assert path.read_bytes() == new
+        sent = [h for _, h in server.if_range_headers]
+        assert sent[0] is None
+        if validators is True:
+            assert sent[1] == _etag(old)  # the resume named the version it continues
+        else:
+            assert sent[1].endswith(" GMT")  # Last-Modified date of the first version
+        if if_range:
+            assert server.requests["/models/ckpt.pt"] == 2  # 200 + the whole new file
+            assert server.status[("/models/ckpt.pt", 200)] == 2
+        else:  # 206 of the changed file refused, then one clean download
+            assert server.requests["/models/ckpt.pt"] == 3
+            assert server.status[("/models/ckpt.pt", 206)] == 1
+            assert server.ranges[2] == ("/models/ckpt.pt", None)
+    assert _leftovers(path) == []
+
+
+def test_stale_partial_of_older_content_is_not_stitched(served, monkeypatch):
+    """A failed download leaves a ``.partial`` of version 1; the server then holds version 2 (same
+    size): the next call downloads version 2 whole instead of resuming onto version-1 bytes."""
+    root, old = served
+    monkeypatch.setenv("S3PRL_DOWNLOAD_RETRIES", "0")
+    with serve_directory(root, drop_after=len(old) // 2) as server:
+        url = server.url + "models/ckpt.pt"
+        with pytest.raises(DownloadError, match="connection"):
+            resolve_checkpoint(url)
+        dst = cache_path_for_url(url)
+        assert 0 < Path(str(dst) + ".partial").stat().st_size <= len(old) // 2
+        new = _write(root / "models" / "ckpt.pt", len(old), seed=11)
+        assert resolve_checkpoint(url).read_bytes() == new
+        assert server.if_range_headers[-1] == ("/models/ckpt.pt", _etag(old))
+        assert server.status[("/models/ckpt.pt", 200)] == 2
+    assert _leftovers(dst) == []
+
+
+def test_body_without_content_length_cut_early_is_not_cached(served):
+    """No Content-Length (the body ends when the connection closes): a cut transfer looks complete.
+    The client asks for the bytes after its end: 206 means cut (resumed), 416 means complete."""
+    root, data = served
+    half = len(data) // 2
+    with serve_directory(root, content_length=False, drop_after=half) as server:
+        url = server.url + "models/ckpt.pt"
+        path = resolve_checkpoint(url)
+        assert path.read_bytes() == data
+        # the cut body, the question "anything after byte `half`?" (206: yes), the resume
+        assert [r for _, r in server.ranges] == [None, f"bytes={half}-", f"bytes={half}-"]
+        # a complete body without Content-Length: confirmed by a 416 at its end
+        resolve_checkpoint(url, refresh=True)
+        assert server.ranges[-2:] == [("/models/ckpt.pt", None),
+                                      ("/models/ckpt.pt", f"bytes={len(data)}-")]
+        assert server.status[("/models/ckpt.pt", 416)] == 1
+        assert path.read_bytes() == data
+    assert _leftovers(path) == []
+
+
+def test_body_without_content_length_and_no_range_support(served):
+    """Without Content-Length and without Range support completeness cannot be checked: refused
+    (nothing cached) unless the sha256 is known, which then decides."""
+    root, data = served
+    with serve_directory(root, content_length=False, range_support=False,
+                         drop_after=len(data) // 2, drop_times=100) as server:
+        url = server.url + "models/ckpt.pt"
+        with pytest.raises(DownloadError, match="without Content-Length") as info:
+            resolve_checkpoint(url)
+        assert "sha256" in str(info.value)
+        dst = cache_path_for_url(url)
+        assert not dst.exists() and _leftovers(dst) == []
+        with pytest.raises(DownloadError, match="sha256 mismatch"):
+            resolve_checkpoint(url, sha256=_sha(data))  # cut every time: the hash catches it
+        server.drop_after = None
+        assert resolve_checkpoint(url, sha256=_sha(data)).read_bytes() == data
+    assert _leftovers(dst) == []
+
+
+def test_gzip_encoded_response_is_decoded(served):
+    """A server that gzips the body although identity was asked for: the file is the decoded
+    bytes; completeness is checked on the encoded length; a cut is retried from byte 0."""
+    root, data = served
+    with serve_directory(root, gzip=True, drop_after=100_000) as server:
+        url = server.url + "models/ckpt.pt"
+        path = resolve_checkpoint(url, sha256=_sha(data))
+        assert path.read_bytes() == data
+        assert [r for _, r in server.ranges] == [None, None]  # encoded bodies are not resumed
+    assert _leftovers(path) == []
+    with serve_directory(root, gzip=True) as server:
+        out = Path(str(path) + ".copy")
+        download_url_to_file(server.url + "models/ckpt.pt", out, progress=False)
+        assert out.read_bytes() == data
+
+
+def test_load_state_dict_from_url_model_dir_downloads_once(tmp_path):
+    """8 concurrent callers with ``model_dir``: one download; the others wait on the lock and then
+    find the file (threads of one process: each takes its own ``filelock`` lock on the file,
+    exactly as separate processes do)."""
+    import threading
+
+    import torch
+
+    root = tmp_path / "www"
+    root.mkdir()
+    buf = io.BytesIO()
+    torch.save({"w": torch.arange(400_000, dtype=torch.float32)}, buf)  # 1.6 MB
+    (root / "sd.pt").write_bytes(buf.getvalue())
+    n, results = 8, []
+    with serve_directory(root, chunk_delay=0.01) as server:
+        barrier = threading.Barrier(n)
+
+        def call():
+            barrier.wait(timeout=60)
+            state = load_state_dict_from_url(server.url + "sd.pt", model_dir=tmp_path / "md",
+                                             progress=False)
+            results.append(torch.equal(state["w"], torch.arange(400_000, dtype=torch.float32)))
+
+        threads = [threading.Thread(target=call) for _ in range(n)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+        assert results == [True] * n
+        assert server.requests["/sd.pt"] == 1
+    assert sorted(p.name for p in (tmp_path / "md").iterdir()) == ["sd.pt", "sd.pt.lock"]

@@ -17,13 +17,19 @@ How a URL becomes a cached file (:func:`resolve_checkpoint`):
    so two URLs never share a file even when their basenames are equal.
 2. If that file exists (and ``refresh`` is false) it is returned at once:
    no network access at all, so cached checkpoints work offline.
-3. Otherwise a ``filelock`` lock (``<file>.lock``) is taken, so that many
-   processes asking for the same URL download it once; the others wait and
-   then find the file in the cache.
+3. Otherwise a ``filelock`` lock (``<file>.lock``) is taken and the file is
+   checked again, so that many processes asking for the same URL download it
+   once; the others wait and then find the file in the cache. The same holds
+   for :func:`load_state_dict_from_url` with ``model_dir``.
 4. The body is streamed (``requests``) into ``<file>.partial`` in the same
-   folder, with a ``tqdm`` progress bar on stderr. A broken transfer is
-   resumed with an HTTP ``Range`` request when the server allows it
-   (``206 Partial Content``), else restarted from byte 0. Connection errors,
+   folder, with a ``tqdm`` progress bar on stderr; ``<file>.partial.json``
+   records what it is a prefix of (URL, ``ETag``, ``Last-Modified``, size). A
+   broken transfer is resumed with an HTTP ``Range`` request validated by
+   ``If-Range`` when the server allows it (``206 Partial Content``), else
+   restarted from byte 0; a partial file of other or unknown content is never
+   stitched (details: :func:`_one_attempt`). A body without
+   ``Content-Length`` is checked for completeness, and a ``gzip``/``deflate``
+   body sent despite ``Accept-Encoding: identity`` is decoded. Connection errors,
    time-outs and 5xx/429 answers are retried a bounded number of times with
    exponential back-off; other 4xx answers fail at once.
 5. The sha256 is verified when known, then the file is renamed onto the final
@@ -46,6 +52,7 @@ use them, so ``import s3prl.hub`` stays cheap.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import sys
@@ -254,84 +261,240 @@ class _Retry(Exception):
     """Internal: this attempt failed for a transient reason."""
 
 
-def _content_range_start(value: Optional[str]) -> Optional[int]:
+def _content_range(value: Optional[str]) -> Optional[tuple]:
+    """``"bytes 10-19/100"`` -> ``(10, 19, 100)`` (total ``None`` for ``*``); else ``None``."""
     m = re.match(r"^\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*$", value or "")
-    return int(m.group(1)) if m else None
+    if m is None:
+        return None
+    return int(m.group(1)), int(m.group(2)), None if m.group(3) == "*" else int(m.group(3))
 
 
-def _total_size(resp, offset: int) -> Optional[int]:
-    if resp.status_code == 206:
-        m = re.match(r"^\s*bytes\s+\d+-\d+/(\d+)\s*$", resp.headers.get("Content-Range", ""))
-        return int(m.group(1)) if m else None
-    length = resp.headers.get("Content-Length")
-    return int(length) if length and length.isdigit() else None
+def _meta_path(tmp: Path) -> Path:
+    """``<dst>.partial.json``: what the ``.partial`` file is a prefix of (see :func:`_one_attempt`)."""
+    return tmp.with_name(tmp.name + ".json")
 
 
-def _one_attempt(url: str, tmp: Path, timeout: float, progress: bool, desc: str) -> None:
-    """Fetch the rest of ``url`` into ``tmp`` (resuming from its current size).
+def _read_meta(tmp: Path) -> Optional[dict]:
+    try:
+        meta = json.loads(_meta_path(tmp).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return meta if isinstance(meta, dict) else None
 
-    Raises :class:`_Retry` for transient failures (the partial file is kept
-    for a resume), ``RuntimeError`` for permanent ones (404, invalid URL).
+
+def _discard_partial(tmp: Path) -> None:
+    tmp.unlink(missing_ok=True)
+    _meta_path(tmp).unlink(missing_ok=True)
+
+
+def _validators(resp) -> dict:
+    """The response's ``ETag`` (strong ones only: a weak ``W/`` tag may not be used in
+    ``If-Range``, RFC 9110 section 13.1.5) and ``Last-Modified``."""
+    etag = resp.headers.get("ETag")
+    if etag is not None and etag.startswith("W/"):
+        etag = None
+    return {"etag": etag, "last_modified": resp.headers.get("Last-Modified")}
+
+
+def _changed(meta: dict, resp, total: Optional[int]) -> Optional[str]:
+    """Why a ``206`` answer is not the rest of the file the partial holds (``None``: it is)."""
+    new = _validators(resp)
+    for key, name in (("etag", "ETag"), ("last_modified", "Last-Modified")):
+        if meta.get(key) and new[key] and meta[key] != new[key]:
+            return f"{name} {meta[key]} -> {new[key]}"
+    if meta.get("total") is not None and total is not None and meta["total"] != total:
+        return f"size {meta['total']} -> {total} bytes"
+    return None
+
+
+def _decoder(encoding: str):
+    """A streaming decoder for ``Content-Encoding`` (``None`` for identity).
+
+    Raises:
+        RuntimeError: an encoding other than identity, gzip, x-gzip or deflate.
+    """
+    import zlib
+
+    enc = (encoding or "identity").strip().lower()
+    if enc in ("", "identity"):
+        return None
+    if enc in ("gzip", "x-gzip"):
+        return zlib.decompressobj(16 + zlib.MAX_WBITS)
+    if enc == "deflate":
+        return zlib.decompressobj(zlib.MAX_WBITS)
+    raise RuntimeError(
+        f"the server sent Content-Encoding {encoding!r} although identity was asked for; only "
+        "gzip and deflate can be decoded"
+    )
+
+
+def _one_attempt(
+    url: str, tmp: Path, timeout: float, progress: bool, desc: str, hash_known: bool = False
+) -> None:
+    """Fetch the rest of ``url`` into ``tmp`` (resuming from its current size when valid).
+
+    Resume rules (so that a ``.partial`` is never stitched onto other content):
+
+    * ``<tmp>.json`` records, when a transfer starts, the URL, the response's strong
+      ``ETag`` / ``Last-Modified``, the size and whether the body is resumable. A partial
+      file without it (or for another URL, or of a content-encoded body) is discarded and
+      the download restarts from byte 0.
+    * A resume sends ``Range: bytes=<size>-`` with ``If-Range: <ETag or Last-Modified>``:
+      a server that sees a changed file answers ``200`` + the whole new file (written from
+      byte 0). A ``206`` whose ``ETag`` / ``Last-Modified`` / total size differs from the
+      record (a server that ignores ``If-Range``) is refused: partial discarded, restart.
+    * ``Accept-Encoding: identity`` is asked for; a server that still sends ``gzip`` /
+      ``deflate`` is decoded on the fly, its completeness checked on the encoded bytes
+      (``Content-Length``) and on the end of the compressed stream.
+    * A body without ``Content-Length`` (ended by closing the connection) is checked with a
+      range request at its end: ``416`` confirms the size, ``206`` means the transfer was
+      cut (kept for a resume). A server that ignores ``Range`` cannot confirm it: then the
+      sha256 must be known, else the download fails (nothing cached).
+
+    Raises :class:`_Retry` for transient failures (a valid partial file is kept for a
+    resume), ``RuntimeError`` for permanent ones (404, invalid URL, unverifiable length).
     """
     import requests
+    import urllib3
     from tqdm import tqdm
 
-    offset = tmp.stat().st_size if tmp.is_file() else 0
-    headers = {"Range": f"bytes={offset}-", "Accept-Encoding": "identity"} if offset else {
-        "Accept-Encoding": "identity"
-    }
+    for _ in range(2):  # a second pass only after discarding a partial of other content
+        offset = tmp.stat().st_size if tmp.is_file() else 0
+        meta = _read_meta(tmp) if offset else None
+        if offset and (meta is None or meta.get("url") != url or not meta.get("resumable")):
+            _discard_partial(tmp)  # unknown origin: never stitched
+            offset, meta = 0, None
+        headers = {"Accept-Encoding": "identity"}
+        if offset:
+            headers["Range"] = f"bytes={offset}-"
+            validator = meta.get("etag") or meta.get("last_modified")
+            if validator:
+                headers["If-Range"] = validator
+        try:
+            resp = requests.get(url, stream=True, timeout=timeout, headers=headers, allow_redirects=True)
+        except (requests.ConnectionError, requests.Timeout) as err:
+            raise _Retry(f"{type(err).__name__}: {err}") from err
+        except requests.RequestException as err:  # invalid URL, too many redirects, ...
+            raise RuntimeError(f"{type(err).__name__}: {err}") from err
+        with resp:
+            status = resp.status_code
+            if status == 416 and offset:
+                # The partial file is no prefix of the current file: start again.
+                _discard_partial(tmp)
+                raise _Retry(f"HTTP 416 for resume at byte {offset}; restarting from 0")
+            if status in _RETRY_STATUS or status >= 500:
+                raise _Retry(f"HTTP {status} {resp.reason}")
+            if status >= 400:
+                raise RuntimeError(f"HTTP {status} {resp.reason}")
+            encoding = resp.headers.get("Content-Encoding", "identity")
+            decoder = _decoder(encoding)
+            crange = _content_range(resp.headers.get("Content-Range"))
+            length = resp.headers.get("Content-Length")
+            length = int(length) if length and length.isdigit() else None
+            if status == 206 and offset and crange is not None and crange[0] == offset:
+                why = "content-encoded range" if decoder is not None else _changed(meta, resp, crange[2])
+                if why is not None:
+                    _discard_partial(tmp)
+                    print(f"s3prl: {url} changed on the server since the partial download "
+                          f"({why}): restarting from byte 0", file=sys.stderr)
+                    continue
+                mode, total = "ab", crange[2]
+                expected = length if length is not None else crange[1] - crange[0] + 1
+            elif status == 200:
+                mode, offset = "wb", 0  # server ignored Range / file changed: start clean
+                total = length if decoder is None else None
+                expected = length
+                record = {"url": url, **_validators(resp), "total": total,
+                          "resumable": decoder is None}
+                _meta_path(tmp).write_text(json.dumps(record), encoding="utf-8")
+            else:
+                _discard_partial(tmp)
+                raise _Retry(f"unexpected HTTP {status} (Content-Range {resp.headers.get('Content-Range')!r})")
+            written, received = offset, 0
+            bar = tqdm(total=total if decoder is None else expected, initial=offset, unit="B",
+                       unit_scale=True, unit_divisor=1024, desc=desc, file=sys.stderr,
+                       disable=not progress, leave=False)
+            try:
+                with open(tmp, mode) as f:
+                    stream = resp.raw.stream(_CHUNK, decode_content=False)
+                    while True:
+                        try:
+                            chunk = next(stream)
+                        except StopIteration:
+                            break
+                        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as err:
+                            # broken/short transfer, time-out
+                            raise _Retry(f"connection broken after {written} bytes: {err}") from err
+                        if not chunk:
+                            continue
+                        received += len(chunk)
+                        data = decoder.decompress(chunk) if decoder is not None else chunk
+                        f.write(data)
+                        written += len(data)
+                        bar.update(len(chunk))
+                    if decoder is not None:
+                        tail = decoder.flush()
+                        f.write(tail)
+                        written += len(tail)
+                    f.flush()
+                    os.fsync(f.fileno())
+            finally:
+                bar.close()
+            if expected is not None and received != expected:
+                what = f"{encoding}-encoded " if decoder is not None else ""
+                raise _Retry(f"connection closed after {received} of {expected} {what}bytes")
+            if decoder is not None:
+                if not decoder.eof:
+                    _discard_partial(tmp)
+                    raise _Retry(f"the {encoding}-encoded body ended before the end of its compressed "
+                                 f"stream (after {received} bytes): transfer cut")
+                return
+            if expected is None:
+                _confirm_length(url, tmp, written, timeout, hash_known, _read_meta(tmp) or {})
+            return
+    raise _Retry("the file kept changing on the server during the download")  # pragma: no cover
+
+
+def _confirm_length(url: str, tmp: Path, size: int, timeout: float, hash_known: bool, meta: dict) -> None:
+    """A body came without ``Content-Length``: ask the server whether ``size`` is all of it."""
+    import requests
+
+    headers = {"Accept-Encoding": "identity", "Range": f"bytes={size}-"}
+    validator = meta.get("etag") or meta.get("last_modified")
+    if validator:
+        headers["If-Range"] = validator
     try:
         resp = requests.get(url, stream=True, timeout=timeout, headers=headers, allow_redirects=True)
-    except (requests.ConnectionError, requests.Timeout) as err:
-        raise _Retry(f"{type(err).__name__}: {err}") from err
-    except requests.RequestException as err:  # invalid URL, too many redirects, ...
-        raise RuntimeError(f"{type(err).__name__}: {err}") from err
-    with resp:
-        status = resp.status_code
-        if status == 416 and offset:
-            # The partial file is no prefix of the current file: start again.
-            tmp.unlink(missing_ok=True)
-            raise _Retry(f"HTTP 416 for resume at byte {offset}; restarting from 0")
-        if status in _RETRY_STATUS or status >= 500:
-            raise _Retry(f"HTTP {status} {resp.reason}")
-        if status >= 400:
-            raise RuntimeError(f"HTTP {status} {resp.reason}")
-        if status == 206 and _content_range_start(resp.headers.get("Content-Range")) == offset:
-            mode = "ab"
-        elif status == 200:
-            mode, offset = "wb", 0  # server ignored Range (or no resume asked): start clean
-        else:
-            tmp.unlink(missing_ok=True)
-            raise _Retry(f"unexpected HTTP {status} (Content-Range {resp.headers.get('Content-Range')!r})")
-        total = _total_size(resp, offset)
-        written = offset
-        bar = tqdm(
-            total=total,
-            initial=offset,
-            unit="B",
-            unit_scale=True,
-            unit_divisor=1024,
-            desc=desc,
-            file=sys.stderr,
-            disable=not progress,
-            leave=False,
-        )
-        try:
-            with open(tmp, mode) as f:
-                try:
-                    for chunk in resp.iter_content(_CHUNK):
-                        if chunk:
-                            f.write(chunk)
-                            written += len(chunk)
-                            bar.update(len(chunk))
-                except requests.RequestException as err:  # broken/short transfer, time-out
-                    raise _Retry(f"connection broken after {written} bytes: {err}") from err
-                f.flush()
-                os.fsync(f.fileno())
-        finally:
-            bar.close()
-        if total is not None and written != total:
-            raise _Retry(f"connection closed after {written} of {total} bytes")
+    except requests.RequestException as err:
+        raise _Retry(f"cannot confirm the size of a body sent without Content-Length: {err}") from err
+    with resp:  # the body is not read
+        crange = _content_range(resp.headers.get("Content-Range"))
+        if resp.status_code == 416:
+            if crange is None or crange[2] is None:
+                m = re.match(r"^\s*bytes\s+\*/(\d+)\s*$", resp.headers.get("Content-Range", ""))
+                total = int(m.group(1)) if m else None
+            else:
+                total = crange[2]
+            if total is None or total == size:
+                return  # nothing after byte `size`: complete
+            _discard_partial(tmp)
+            raise _Retry(f"the server reports {total} bytes after a transfer of {size}: restarting")
+        if resp.status_code == 206 and crange is not None and crange[0] == size:
+            raise _Retry(
+                f"connection closed after {size} bytes of a body sent without Content-Length, "
+                f"but the server holds {crange[2] if crange[2] is not None else 'more'} bytes: "
+                "resuming"
+            )
+        if resp.status_code in _RETRY_STATUS or resp.status_code >= 500:
+            raise _Retry(f"HTTP {resp.status_code} while confirming the size")
+    if hash_known:
+        return  # the sha256 check decides
+    _discard_partial(tmp)
+    raise RuntimeError(
+        f"the server sent the file ({size} bytes) without Content-Length and does not answer "
+        "range requests, so a transfer cut short cannot be told from a complete one; pass the "
+        "expected sha256 to verify it, or fetch the file by other means"
+    )
 
 
 def _download(
@@ -351,7 +514,7 @@ def _download(
     while True:
         resumed = tmp.is_file() and tmp.stat().st_size > 0
         try:
-            _one_attempt(url, tmp, timeout, progress, desc=dst.name)
+            _one_attempt(url, tmp, timeout, progress, desc=dst.name, hash_known=hash_prefix is not None)
         except _Retry as err:
             reason = str(err)
             if attempts >= retries:
@@ -360,14 +523,14 @@ def _download(
             attempts += 1
             continue
         except RuntimeError as err:
-            tmp.unlink(missing_ok=True)
+            _discard_partial(tmp)
             raise DownloadError(url, dst, str(err)) from None
         except OSError as err:
             raise DownloadError(url, dst, f"cannot write {tmp}: {err}") from None
         if hash_prefix is not None:
             digest = _sha256_of(tmp)
             if not digest.startswith(hash_prefix):
-                tmp.unlink(missing_ok=True)
+                _discard_partial(tmp)
                 if resumed and clean_retry_for_hash:
                     # A resumed file may mix two versions: one clean download.
                     clean_retry_for_hash = False
@@ -379,6 +542,7 @@ def _download(
                     "discarded (nothing cached)",
                 )
         os.replace(tmp, dst)
+        _meta_path(tmp).unlink(missing_ok=True)
         return
 
 
@@ -473,6 +637,15 @@ def resolve_checkpoint(
     url = str(ckpt)
     hash_prefix = _check_hash_format(sha256)
     dst = cache_path_for_url(url)
+    return _download_once(url, dst, hash_prefix, refresh, progress)
+
+
+def _download_once(url: str, dst: Path, hash_prefix: Optional[str], refresh: bool, progress: bool) -> Path:
+    """``dst`` if it exists (and not ``refresh``), else download it under ``<dst>.lock``.
+
+    The file is checked again after the lock is taken, so that of many processes asking
+    for the same file at once one downloads and the others find it done.
+    """
     if dst.is_file() and not refresh:
         return dst  # cache hit: no network, no lock
     from filelock import FileLock, Timeout
@@ -480,7 +653,7 @@ def resolve_checkpoint(
     try:
         dst.parent.mkdir(parents=True, exist_ok=True)
     except OSError as err:
-        raise DownloadError(url, dst, f"cannot create cache folder {dst.parent}: {err}") from None
+        raise DownloadError(url, dst, f"cannot create folder {dst.parent}: {err}") from None
     lock = FileLock(str(dst) + ".lock")
     try:
         lock.acquire(timeout=0)
@@ -491,7 +664,7 @@ def resolve_checkpoint(
         if dst.is_file() and not refresh:
             return dst  # another process finished it while we waited
         if refresh:
-            dst.with_name(dst.name + ".partial").unlink(missing_ok=True)
+            _discard_partial(dst.with_name(dst.name + ".partial"))
         _download(url, dst, hash_prefix, **_settings(progress, None, None, None))
     finally:
         lock.release()
@@ -553,6 +726,7 @@ def load_state_dict_from_url(
     else:
         folder = Path(model_dir).expanduser() if model_dir is not None else get_dir() / "download"
         path = folder / (file_name or os.path.basename(urlparse(url).path) or "download")
-        if refresh or not path.is_file():
-            download_url_to_file(url, path, hash_prefix=expected, progress=progress)
+        if not is_url(url):
+            raise ValueError(f"not an http(s) URL: {url!r}")
+        _download_once(url, path, _check_hash_format(expected), refresh, progress)
     return load_checkpoint(path, map_location=map_location or "cpu")
