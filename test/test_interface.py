@@ -65,3 +65,45 @@ def test_regrouped_forward_equals_single_batch():
     for a, b in zip(regrouped["hidden_states"], single["hidden_states"]):
         assert a.shape == b.shape
         assert (a - b).abs().max().item() <= 1e-5
+
+
+@pytest.mark.parametrize("name", ["fbank", "mfcc", "mel", "example"])
+def test_meta_device_wav_is_refused_clearly(name):
+    model = hub.load(name)
+    with pytest.raises(ValueError, match="wav 1 is on the meta device"):
+        model([torch.zeros(16000), torch.zeros(16000, device="meta")])
+
+
+def test_samples_beyond_int32_full_scale_are_refused():
+    """|x| <= 2**31 passes (int32 PCM full scale as float); larger samples are refused, also for
+    float64 input; the message names the wav and the magnitude."""
+    from s3prl.upstream.interface import MAX_ABS_SAMPLE
+
+    assert MAX_ABS_SAMPLE == 2.0**31
+    model = hub.example()
+    wav = torch.randn(16000, generator=torch.Generator().manual_seed(0)).clamp(-1, 1)
+    wav[5] = -1.0
+    out = model([wav * 2.0**31])  # the int32 extreme -2**31 itself is accepted
+    assert all(bool(torch.isfinite(h).all()) for h in out["hidden_states"])
+    for big in (torch.full((800,), 3e38), torch.full((800,), -2.0**32, dtype=torch.float64)):
+        with pytest.raises(ValueError, match=r"wav 1 has a sample of magnitude [34].*e\+\d\d, above"):
+            model([wav, big])
+    with pytest.raises(ValueError, match="wav 0 contains NaN"):  # NaN keeps its own message
+        model([torch.tensor([float("nan"), 3e38] * 400)])
+
+
+def test_float32_max_input_refused_where_families_overflow(tmp_path):
+    """Near the float32 maximum, the convolutional encoders of HuBERT / wav2vec 2.0 and CPC return
+    Inf/NaN hidden states without an error (measured on reduced models: 3e38 -> non-finite; 1e30
+    and below -> finite); the input check refuses such samples with a clear error instead."""
+    from test.checkpoint_builders import cpc, hubert, wav2vec2
+
+    wav = torch.randn(16000, generator=torch.Generator().manual_seed(1)).clamp(-1, 1)
+    for build in (hubert.build_base, wav2vec2.build_base, cpc.build_cpc):
+        entry, path = build(tmp_path)
+        model = hub.load(entry, ckpt=str(path)).eval()
+        with torch.no_grad():
+            out = model([wav * 1e9])  # large but accepted: finite
+            assert all(bool(torch.isfinite(h).all()) for h in out["hidden_states"]), entry
+            with pytest.raises(ValueError, match="magnitude 3e\\+38"):
+                model([wav * 3e38])

@@ -40,11 +40,23 @@ __all__ = [
     "UpstreamBase",
     "resolve_dtype",
     "check_wavs",
+    "MAX_ABS_SAMPLE",
     "pad_wavs",
     "padding_mask",
     "conv_frames",
     "length_groups",
 ]
+
+
+MAX_ABS_SAMPLE = 2.0**31
+"""Largest sample magnitude an upstream accepts (:func:`check_wavs`).
+
+Upstreams expect waveforms in ``[-1, 1]``; int16- or int32-scaled PCM stored as float
+(``|x| <= 2**31``, the int32 full scale) is still accepted. Anything larger is no audio
+convention and, near the float32 maximum (3.4e38), overflows inside the models: the
+convolutional encoders of wav2vec 2.0 / HuBERT and CPC return Inf/NaN hidden states for
+samples of 3e38 without any error.
+"""
 
 
 def check_wavs(
@@ -66,9 +78,11 @@ def check_wavs(
         TypeError: ``wavs`` is not a list/tuple, or wav *i* is not a tensor, or
             has an integer/bool/complex dtype.
         ValueError: the list is empty; wav *i* is not 1-D (a 2-D wav is taken
-            for multi-channel audio: mix it down first); wav *i* has NaN/Inf;
-            wav *i* is shorter than ``min_samples``; the wavs are on different
-            devices or not on ``device``.
+            for multi-channel audio: mix it down first); wav *i* is on the
+            ``meta`` device (a shape without samples); wav *i* has NaN/Inf or a
+            sample of magnitude above :data:`MAX_ABS_SAMPLE` (``2**31``); wav *i*
+            is shorter than ``min_samples``; the wavs are on different devices or
+            not on ``device``.
     """
     if isinstance(wavs, Tensor) or not isinstance(wavs, (list, tuple)):
         raise TypeError(
@@ -105,6 +119,11 @@ def check_wavs(
                 f"wav {i} has {wav.dim()} dimensions (shape {tuple(wav.shape)}); "
                 "expected a 1-D mono waveform"
             )
+        if wav.device.type == "meta":
+            raise ValueError(
+                f"wav {i} is on the meta device: it has a shape {tuple(wav.shape)} but no "
+                "samples; create or load the waveform on cpu or cuda"
+            )
         if first_device is None:
             first_device = wav.device
         elif wav.device != first_device:
@@ -123,11 +142,20 @@ def check_wavs(
             f"the wavs are on {first_device} but the model is on {device}: "
             f"move them with wav.to({str(device)!r})"
         )
-    # One reduction for the finiteness check; locate the culprit only on failure.
-    finite = torch.stack([torch.isfinite(w).all() for w in wavs])
-    if not bool(finite.all()):
-        bad = int((~finite).nonzero()[0, 0])
-        raise ValueError(f"wav {bad} contains NaN or Inf values")
+    # One pass per wav (min and max, no copy) and one sync for the NaN/Inf and range
+    # checks (NaN fails both comparisons); locate the culprit only on failure.
+    bounds = torch.stack([torch.stack(torch.aminmax(w.detach())) for w in wavs]).float()
+    ok = (bounds[:, 0] >= -MAX_ABS_SAMPLE) & (bounds[:, 1] <= MAX_ABS_SAMPLE)
+    if not bool(ok.all()):
+        bad = int((~ok).nonzero()[0, 0])
+        if not torch.isfinite(wavs[bad]).all():
+            raise ValueError(f"wav {bad} contains NaN or Inf values")
+        peak = float(wavs[bad].detach().abs().max())
+        raise ValueError(
+            f"wav {bad} has a sample of magnitude {peak:.3g}, above the largest accepted "
+            f"{MAX_ABS_SAMPLE:.0f} (2**31, int32 PCM full scale): upstreams take waveforms in "
+            "[-1, 1]; scale it first (e.g. wav / wav.abs().max())"
+        )
 
 
 _DTYPE_NAMES = {
