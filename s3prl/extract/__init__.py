@@ -41,8 +41,10 @@ one; rank 0 merges the manifest and prints the summary (see :func:`main`).
 Resumable: outputs that already exist are skipped (``--overwrite`` recomputes them); each
 output is written to a temporary name in its own folder and renamed with
 :func:`os.replace`, so a killed run never leaves a partial file at a final path. A file
-that cannot be read or is shorter than the upstream's receptive field is reported on
-stderr and skipped, and the exit status is 1. A summary (files, audio seconds, wall
+that cannot be read, is shorter than the upstream's receptive field, is a dangling
+symbolic link or a WAV whose body is shorter than its header declares, or that the upstream
+refuses (NaN/Inf, samples beyond ``2**31``) is reported on stderr and skipped, and the exit
+status is 1. A summary (files, audio seconds, wall
 seconds, real-time factor) is printed to stdout at the end.
 
 Modules (one concern each):
