@@ -406,6 +406,9 @@ def _one_attempt(
                 expected = length
                 record = {"url": url, **_validators(resp), "total": total,
                           "resumable": decoder is None}
+                # empty the old partial before recording the new content: a kill between the
+                # two steps must not pair old bytes with the new record
+                tmp.write_bytes(b"")
                 _meta_path(tmp).write_text(json.dumps(record), encoding="utf-8")
             else:
                 _discard_partial(tmp)
