@@ -96,10 +96,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     outputs; rank 0 then merges the manifest and prints the summary. Rerunning after a rank
     died computes only the missing outputs. Sample-speech mode runs on rank 0 only.
     """
-    from ..util.audio import sample_speech_files
-
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(argv)  # before any torch import: --help and usage errors are quick
+    from ..util.audio import sample_speech_files
     if args.root is not None and args.wav_list is None:
         parser.error("--root only applies to --wav-list")
     if args.wav_dir is None and args.wav_list is None:
