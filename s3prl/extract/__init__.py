@@ -44,8 +44,8 @@ output is written to a temporary name in its own folder and renamed with
 that cannot be read, is shorter than the upstream's receptive field, is a dangling
 symbolic link or a WAV whose body is shorter than its header declares, or that the upstream
 refuses (NaN/Inf, samples beyond ``2**31``) is reported on stderr and skipped, and the exit
-status is 1. A summary (files, audio seconds, wall
-seconds, real-time factor) is printed to stdout at the end.
+status is 1. A summary (files, audio seconds, wall seconds, real-time factor) is printed to
+stdout at the end.
 
 Modules (one concern each):
 
