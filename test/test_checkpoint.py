@@ -340,15 +340,91 @@ def test_allowlist_entries_are_classes_or_named_stand_ins():
         assert bad not in names
 
 
-def test_check_state_dict_keys_names_missing_and_unexpected_keys():
-    from s3prl.util.checkpoint import CheckpointKeyError, check_state_dict_keys
+class _Tiny(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.proj = torch.nn.Linear(3, 2)
+        self.norm = torch.nn.BatchNorm1d(2)  # int64 buffer num_batches_tracked
 
-    check_state_dict_keys(["a", "b"], {"b": 1, "a": 2}, "same keys")  # no error
-    with pytest.raises(KeyError, match=r"ckpt x: missing keys \['c'\]; unexpected keys \['d', 'e'\]"):
-        check_state_dict_keys(["a", "c"], ["a", "e", "d"], "ckpt x")
-    with pytest.raises(ValueError, match=r"^ckpt z: missing keys \['c'\]; unexpected keys \[\]$") as err:
-        check_state_dict_keys(["c"], [], "ckpt z")  # also a ValueError; str() is the plain message
-    assert isinstance(err.value, (KeyError, CheckpointKeyError))
-    many = [f"k{i:02d}" for i in range(25)]
-    with pytest.raises(KeyError, match=r"missing keys \['k00', 'k01', 'k02'\] \(\+22 more\); unexpected keys \[\]"):
-        check_state_dict_keys(many, [], "ckpt y", limit=3)
+
+def _tiny_state(seed=0) -> dict:
+    gen = torch.Generator().manual_seed(seed)
+    return {
+        "proj.weight": torch.randn(2, 3, generator=gen), "proj.bias": torch.randn(2, generator=gen),
+        "norm.weight": torch.rand(2, generator=gen) + 0.5, "norm.bias": torch.randn(2, generator=gen),
+        "norm.running_mean": torch.randn(2, generator=gen), "norm.running_var": torch.rand(2, generator=gen) + 0.5,
+        "norm.num_batches_tracked": torch.tensor(7),
+    }
+
+
+def test_load_state_dict_strict_loads_renamed_and_ignored_keys():
+    from s3prl.util.checkpoint import load_state_dict_strict
+
+    state = _tiny_state()
+    ckpt = {("old." + k if k.startswith("proj.") else k): v.double() if k == "proj.weight" else v
+            for k, v in state.items()}
+    ckpt.update({"head.weight": torch.zeros(1), "postnet.bias": torch.zeros(1)})
+    model = _Tiny()
+    loaded = load_state_dict_strict(model, ckpt, where="x.pt", rename=lambda k: k.removeprefix("old."),
+                                    ignore_prefixes=("head.",), require_ignored=("postnet.bias",))
+    assert sorted(loaded) == sorted(state)
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, state[k].to(v.dtype)), k
+    assert model.proj.weight.dtype == torch.float32  # float64 in the file, cast to the model's dtype
+    state = _tiny_state()
+    state["w"] = state.pop("norm.bias")
+    model = _Tiny()
+    load_state_dict_strict(model, {**state, "step": torch.tensor(3)}, where="x.pt", rename={"w": "norm.bias"},
+                           ignore_keys=("step",))
+    assert torch.equal(model.norm.bias, state["w"])
+
+
+def _strict_error(state, **kw) -> str:
+    from s3prl.util.checkpoint import CheckpointKeyError, load_state_dict_strict
+
+    with pytest.raises(CheckpointKeyError) as err:
+        load_state_dict_strict(_Tiny(), state, where="/ck/model.pt", **kw)
+    assert isinstance(err.value, KeyError) and isinstance(err.value, ValueError)
+    return str(err.value)
+
+
+def test_load_state_dict_strict_errors_name_the_file_and_the_keys():
+    """One error type (CheckpointKeyError: KeyError + ValueError) for every way the weights can be wrong."""
+    good = _tiny_state()
+    msg = _strict_error({k: v for k, v in good.items() if k != "proj.bias"} | {"extra": torch.zeros(1)})
+    assert msg == ("checkpoint /ck/model.pt does not match the architecture its config describes: "
+                   "missing keys ['proj.bias']; unexpected keys ['extra']")
+    msg = _strict_error(good, require_ignored=("postnet.weight",), what="APC")
+    assert msg == "checkpoint /ck/model.pt does not match APC: missing keys ['postnet.weight']; unexpected keys []"
+    msg = _strict_error({**good, "proj.weight": torch.zeros(3, 2)})
+    assert msg.startswith("checkpoint /ck/model.pt: weights that do not fit") and \
+        "proj.weight: checkpoint (3, 2) vs model (2, 3)" in msg
+    msg = _strict_error({**good, "proj.weight": torch.ones(2, 3, dtype=torch.int64)})
+    assert "proj.weight has dtype torch.int64, the model's is torch.float32" in msg
+    msg = _strict_error({**good, "norm.num_batches_tracked": torch.tensor(7.0)})
+    assert "norm.num_batches_tracked has dtype torch.float32, the model's is torch.int64" in msg
+    nan = good["proj.weight"].clone()
+    nan[0, 1] = float("nan")
+    inf = good["norm.bias"].clone()
+    inf[1] = -float("inf")
+    msg = _strict_error({**good, "proj.weight": nan, "norm.bias": inf})
+    assert "norm.bias has 1 non-finite (NaN/Inf) value(s) of 2" in msg
+    assert "proj.weight has 1 non-finite (NaN/Inf) value(s) of 6" in msg
+    assert "proj.bias holds a list, not a tensor" in _strict_error({**good, "proj.bias": [1.0, 2.0]})
+    assert _strict_error([1, 2]) == "checkpoint /ck/model.pt: the weights are a list, not a state dict (name -> tensor)"
+    msg = _strict_error({**good, "old.proj.bias": good["proj.bias"]}, rename=lambda k: k.removeprefix("old."))
+    assert msg == "checkpoint /ck/model.pt: keys 'proj.bias' and 'old.proj.bias' both name 'proj.bias'"
+    many = {f"k{i:02d}": torch.zeros(1) for i in range(25)}
+    msg = _strict_error({**good, **many}, limit=3)
+    assert msg.endswith("unexpected keys ['k00', 'k01', 'k02'] (+22 more)")
+
+
+def test_note_unused_entries_logs_once(caplog):
+    from s3prl.util.checkpoint import note_unused_entries
+
+    with caplog.at_level("INFO", logger="s3prl.util.checkpoint"):
+        note_unused_entries("/ck/once.pt", ["Optimizer", "Global_Step"])
+        note_unused_entries("/ck/once.pt", ["Global_Step", "Optimizer"])
+        note_unused_entries("/ck/once.pt", [])
+    msgs = [r.getMessage() for r in caplog.records]
+    assert msgs == ["checkpoint /ck/once.pt: ignoring non-weight entries ['Global_Step', 'Optimizer']"]

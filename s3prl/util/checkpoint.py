@@ -15,13 +15,14 @@ from __future__ import annotations
 import _compat_pickle
 import argparse
 import io
+import logging
 import pickle
 import pickletools
 import re
 import typing
 import zipfile
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 import torch
@@ -32,7 +33,8 @@ __all__ = [
     "StandIn",
     "SAFE_GLOBALS",
     "to_plain",
-    "check_state_dict_keys",
+    "load_state_dict_strict",
+    "note_unused_entries",
     "CheckpointKeyError",
 ]
 
@@ -361,11 +363,17 @@ def _short_reason(err: BaseException) -> str:
 
 
 class CheckpointKeyError(KeyError, ValueError):
-    """A checkpoint's state-dict keys do not match the model (missing or unexpected keys).
+    """A checkpoint's weights do not fit the model.
+
+    Raised by :func:`load_state_dict_strict` (the one weight loader of every
+    upstream family) for missing or unexpected keys, a tensor of the wrong
+    shape, a non-floating (e.g. int64) tensor where the model has floating
+    weights, NaN/Inf values, or an entry that is not a tensor. The message
+    names the checkpoint file and the keys.
 
     Both a ``KeyError`` and a ``ValueError``: ``except ValueError`` catches a bad
-    checkpoint from every upstream family (most report key mismatches as
-    ``ValueError``). ``str()`` is the plain message (not ``KeyError``'s repr).
+    checkpoint from every upstream family. ``str()`` is the plain message (not
+    ``KeyError``'s repr).
     """
 
     def __str__(self) -> str:
@@ -377,26 +385,131 @@ def _key_list(keys: list, limit: int) -> str:
     return f"{keys[:limit]}" + (f" (+{more} more)" if more > 0 else "")
 
 
-def check_state_dict_keys(expected: Iterable[str], found: Iterable[str], where: str, limit: int = 20) -> None:
-    """Refuse a state dict whose keys differ from the model's.
+_logger = logging.getLogger(__name__)
+_NOTED: set = set()
+
+
+def note_unused_entries(where: Any, entries: Iterable[str], what: str = "non-weight entries") -> None:
+    """Log, once per checkpoint and set of names, the entries a loader leaves unread.
+
+    Checkpoints carry training state besides the weights (step counters,
+    optimizer and scheduler state, runner settings, training-only heads).
+    They are no reason to refuse a file; this records at ``INFO`` level which
+    ones were skipped, so a user can see it (``logging.getLogger("s3prl")``).
 
     Args:
-        expected: the keys the model loads (e.g. ``model.state_dict().keys()``).
-        found: the checkpoint's keys (training-only keys already removed).
-        where: the start of the message, naming the checkpoint and what it was
-            compared with (e.g. ``"checkpoint x.pt does not match DeCoAR 2.0"``).
-        limit: how many keys of each kind the message lists (sorted).
+        where: the checkpoint file (or a description of it).
+        entries: names of the unread entries (nothing is logged when empty).
+        what: how to call them in the message.
+    """
+    names = sorted(map(str, entries))
+    if not names:
+        return
+    token = (str(where), what, tuple(names))
+    if token in _NOTED:
+        return
+    _NOTED.add(token)
+    _logger.info("checkpoint %s: ignoring %s %s", where, what, _key_list(names, 20))
+
+
+def load_state_dict_strict(
+    module: torch.nn.Module,
+    state_dict: Any,
+    *,
+    where: Any,
+    rename: Mapping[str, str] | Callable[[str], str] | None = None,
+    ignore_prefixes: Iterable[str] = (),
+    ignore_keys: Iterable[str] = (),
+    require_ignored: Iterable[str] = (),
+    what: str = "the architecture its config describes",
+    limit: int = 20,
+) -> dict:
+    """Load a checkpoint's weights into ``module`` strictly, checking every tensor.
+
+    The one weight loader of all upstream families. Steps: rename the
+    checkpoint's keys (``rename``), drop the training-only ones
+    (``ignore_keys``, ``ignore_prefixes``), then require exactly the module's
+    ``state_dict()`` keys, each a tensor of the module's shape, of a floating
+    dtype where the module's is floating (integer buffers must stay integer),
+    with finite values only. Floating tensors are cast to the module's dtype.
+
+    Args:
+        module: the model to fill (its parameters and persistent buffers).
+        state_dict: the checkpoint's weights, name -> tensor.
+        where: the checkpoint file; every message starts with ``checkpoint <where>``.
+        rename: checkpoint key -> module key, as a dict (keys not in it are kept)
+            or a function of the key. Applied before the ``ignore_*`` checks.
+        ignore_prefixes: (renamed) keys starting with one of these are dropped
+            (training-only heads, EMA teachers...).
+        ignore_keys: (renamed) keys that are dropped when present.
+        require_ignored: keys the original model always has but the upstream
+            does not read: they must be present, and are dropped.
+        what: what the weights were compared with, for the message.
+        limit: how many keys of each kind a message lists (sorted).
+
+    Returns:
+        The dict that was loaded (module key -> tensor, as in the checkpoint).
 
     Raises:
-        CheckpointKeyError: (a ``KeyError`` and a ``ValueError``)
-            ``"<where>: missing keys [...]; unexpected keys [...]"`` when
-            a key is missing or unexpected (lists longer than ``limit`` end
-            with ``(+N more)``).
+        CheckpointKeyError: (a ``KeyError`` and a ``ValueError``) the weights are
+            not a mapping; two checkpoint keys rename to one; keys are missing or
+            unexpected (``missing keys [...]; unexpected keys [...]``); an entry is
+            not a tensor; a shape differs (``key: checkpoint (a, b) vs model (c, d)``);
+            a dtype is not floating where the model's is (or the reverse); a tensor
+            holds NaN/Inf (named with the count). Lists longer than ``limit`` end
+            with ``(+N more)``.
     """
-    expected, found = set(expected), set(found)
-    missing, unexpected = sorted(expected - found), sorted(found - expected)
+    head = f"checkpoint {where}"
+    if not isinstance(state_dict, Mapping):
+        raise CheckpointKeyError(
+            f"{head}: the weights are a {type(state_dict).__name__}, not a state dict (name -> tensor)"
+        )
+    if rename is None:
+        def _rename(k: str) -> str:
+            return k
+    elif callable(rename):
+        _rename = rename
+    else:
+        table = dict(rename)
+
+        def _rename(k: str) -> str:
+            return table.get(k, k)
+
+    renamed: dict = {}
+    origin: dict = {}
+    for key, value in state_dict.items():
+        new = _rename(str(key))
+        if new in renamed:
+            raise CheckpointKeyError(f"{head}: keys {origin[new]!r} and {key!r} both name {new!r}")
+        renamed[new], origin[new] = value, key
+    prefixes = tuple(ignore_prefixes)
+    dropped_keys = set(ignore_keys) | set(require_ignored)
+    kept = {k: v for k, v in renamed.items() if k not in dropped_keys and not k.startswith(prefixes)}
+    own = module.state_dict()
+    missing = sorted(set(own) - set(kept)) + sorted(set(require_ignored) - set(renamed))
+    unexpected = sorted(set(kept) - set(own))
     if missing or unexpected:
         raise CheckpointKeyError(
-            f"{where}: missing keys {_key_list(missing, limit)}; "
+            f"{head} does not match {what}: missing keys {_key_list(missing, limit)}; "
             f"unexpected keys {_key_list(unexpected, limit)}"
         )
+    problems = []
+    for k in sorted(kept):
+        v, ref = kept[k], own[k]
+        if not isinstance(v, torch.Tensor):
+            problems.append(f"{k} holds a {type(v).__name__}, not a tensor")
+        elif tuple(v.shape) != tuple(ref.shape):
+            problems.append(f"{k}: checkpoint {tuple(v.shape)} vs model {tuple(ref.shape)}")
+        elif v.is_complex() or v.is_floating_point() != ref.is_floating_point():
+            problems.append(f"{k} has dtype {v.dtype}, the model's is {ref.dtype}")
+        elif v.is_floating_point() and v.device.type != "meta":
+            bad = int((~torch.isfinite(v)).sum())
+            if bad:
+                problems.append(f"{k} has {bad} non-finite (NaN/Inf) value(s) of {v.numel()}")
+    if problems:
+        raise CheckpointKeyError(
+            f"{head}: weights that do not fit {what}: {_key_list(problems, limit)}"
+        )
+    with torch.no_grad():
+        module.load_state_dict(kept, strict=True)
+    return kept
