@@ -207,7 +207,11 @@ class UpstreamExpert(UpstreamBase):
             x, y = state.get(a), state.get(b)
             if not (isinstance(x, Tensor) and isinstance(y, Tensor)):
                 return True  # absent / not a tensor: load_state_dict_strict names it
-            return x.shape == y.shape and bool(torch.equal(x, y))
+            if x.shape != y.shape:
+                return False
+            if x.is_floating_point() and y.is_floating_point():  # NaN == NaN here: named later
+                return bool(torch.isclose(x, y, rtol=0.0, atol=0.0, equal_nan=True).all())
+            return bool(torch.equal(x, y))
 
         for alias, canonical in aliases.items():
             if not same(alias, canonical):
