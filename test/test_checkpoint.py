@@ -68,6 +68,9 @@ def _save(obj, path: Path, fmt: str) -> None:
         torch.save(obj, path)
     elif fmt == "legacy":
         torch.save(obj, path, _use_new_zipfile_serialization=False)
+    elif fmt.startswith(("zip-p", "legacy-p")):  # torch.save(..., pickle_protocol=N)
+        kind, proto = fmt.split("-p")
+        torch.save(obj, path, pickle_protocol=int(proto), _use_new_zipfile_serialization=kind == "zip")
     elif fmt.startswith("pickle"):
         with open(path, "wb") as f:
             pickle.dump(obj, f, protocol=int(fmt[len("pickle") :]))
@@ -91,6 +94,71 @@ def test_malicious_pickle_is_refused_and_never_runs(tmp_path, kind, fmt):
     assert repr(global_name) in msg
     assert str(path) in msg and "weights_only=False" not in msg
     assert not marker.exists()
+
+
+PROTOCOL_FORMATS = [f"{kind}-p{p}" for kind in ("zip", "legacy") for p in (0, 1, 4, 5)]
+
+
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
+@pytest.mark.parametrize("fmt", PROTOCOL_FORMATS)
+def test_malicious_checkpoint_at_any_pickle_protocol_names_the_global(tmp_path, fmt):
+    """torch's own scan cannot read protocols 0/1/4/5: the static scan still names the global."""
+    marker = tmp_path / "PWNED"
+    payload, global_name = _payloads(marker)["os.system"]
+    path = tmp_path / f"evil-{fmt}.pt"
+    _save({"model": {"w": torch.ones(2)}, "args": argparse.Namespace(lr=1.0, x=payload)}, path, fmt)
+    with pytest.raises(UnsafeCheckpointError) as info:
+        load_checkpoint(path)
+    kind, proto = fmt.split("-p")
+    what = "zip format" if kind == "zip" else "legacy non-zip format"
+    assert f"the Python global(s) {global_name!r}, which" in str(info.value)  # only that one
+    assert f"The file is a PyTorch checkpoint ({what}) pickled with protocol {proto}." in str(info.value)
+    assert not marker.exists()
+
+
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
+@pytest.mark.parametrize("fmt", PROTOCOL_FORMATS)
+def test_intact_checkpoint_at_unsupported_pickle_protocol_is_named_not_called_corrupt(tmp_path, fmt):
+    from s3prl.util.checkpoint import UnsupportedCheckpointError
+
+    path = tmp_path / f"ok-{fmt}.pt"
+    _save({"model": {"w": torch.ones(2)}, "args": argparse.Namespace(lr=1.0, arch="wav2vec")}, path, fmt)
+    with pytest.raises(UnsupportedCheckpointError) as info:
+        load_checkpoint(path)
+    msg = str(info.value)
+    kind, proto = fmt.split("-p")
+    what = "zip format" if kind == "zip" else "legacy non-zip format"
+    intact = "intact (every zip member passes its CRC check)" if kind == "zip" else \
+        "with complete pickles (the raw tensor bytes after them are not checked)"
+    assert f"it is a PyTorch checkpoint ({what}) pickled with protocol {proto}, {intact}, but its pickle uses " \
+           "the opcode " in msg
+    opcode = msg.split("uses the opcode ")[1].split(" (")[0]
+    assert opcode in {"FRAME", "DICT", "INT", "LONG", "LIST", "TUPLE", "STRING", "OBJ", "INST"} | {
+        op.name for op in __import__("pickletools").opcodes if op.proto in (0, 1, 4, 5)}
+    assert "download it again" not in msg and "truncated" not in msg
+
+
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
+@pytest.mark.parametrize("fmt", ["zip-p4", "zip-p5", "legacy-p5"])
+def test_truncated_checkpoint_at_protocol_4_5_is_still_called_corrupt(tmp_path, fmt):
+    path = tmp_path / "full.pt"
+    _save({"model": {"w": torch.randn(300, 300)}}, path, fmt)
+    data = path.read_bytes()
+    cut = 150 if fmt.startswith("legacy") else len(data) // 3  # legacy: inside its pickles
+    (tmp_path / "cut.pt").write_bytes(data[:cut])
+    with pytest.raises(RuntimeError, match="truncated, corrupt") as info:
+        load_checkpoint(tmp_path / "cut.pt")
+    assert not isinstance(info.value, UnsafeCheckpointError)
+
+
+def test_reconstructor_stand_in_rebuilds_only_allowlisted_classes():
+    from s3prl.util.checkpoint import _safe_reconstructor
+
+    ns = _safe_reconstructor(argparse.Namespace, object, None)
+    assert type(ns) is argparse.Namespace and vars(ns) == {}
+    for args in ((dict, object, None), (argparse.Namespace, dict, {}), (argparse.Namespace, object, 1), (print, object, None)):
+        with pytest.raises(UnsafeCheckpointError, match="copyreg._reconstructor"):
+            _safe_reconstructor(*args)
 
 
 def test_unknown_class_is_refused_by_name(tmp_path, monkeypatch):

@@ -16,11 +16,11 @@ import _compat_pickle
 import argparse
 import io
 import logging
-import pickle
 import pickletools
 import re
 import typing
 import zipfile
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
@@ -30,6 +30,7 @@ import torch
 __all__ = [
     "load_checkpoint",
     "UnsafeCheckpointError",
+    "UnsupportedCheckpointError",
     "StandIn",
     "SAFE_GLOBALS",
     "to_plain",
@@ -180,6 +181,31 @@ SAFE_GLOBALS: list = [
     np.dtype,
     (np.dtype, "numpy.core.multiarray.dtype"),
 ]
+
+
+def _safe_reconstructor(cls: Any, base: Any, state: Any) -> Any:
+    """Stand-in for ``copyreg._reconstructor``, which pickle protocols 0 and 1 call to
+    rebuild a plain object (``argparse.Namespace``, fairseq's ``Dictionary``...).
+
+    The real function calls ``base.__new__`` / ``base.__init__``; this one only
+    creates ``object.__new__(cls)`` for a class the allowlist already admitted
+    (``argparse.Namespace`` or a stand-in); the pickle's ``BUILD`` then sets its
+    attributes as for protocol 2. Anything else is refused.
+    """
+    if base is not object or state is not None or not (
+        isinstance(cls, type) and issubclass(cls, (argparse.Namespace, StandIn))
+    ):
+        raise UnsafeCheckpointError(
+            f"refused copyreg._reconstructor({getattr(cls, '__qualname__', cls)!r}, "
+            f"{getattr(base, '__qualname__', base)!r}, ...): only plain allowlisted classes are rebuilt"
+        )
+    return object.__new__(cls)
+
+
+SAFE_GLOBALS += [
+    (_safe_reconstructor, "copyreg._reconstructor"),
+    (object, "builtins.object"),  # the ``base`` argument above; calling it builds an empty object
+]
 # numpy scalars (e.g. fairseq's ``best_loss``) and their dtype classes.
 _np_scalar = getattr(np, "_core", np.core).multiarray.scalar
 SAFE_GLOBALS += [
@@ -250,8 +276,13 @@ def load_checkpoint(
     Raises:
         FileNotFoundError: ``path`` does not exist.
         UnsafeCheckpointError: the file asks for a global outside the allowlist;
-            the message names it. Nothing from the file was executed.
-        RuntimeError: the file is not a readable PyTorch checkpoint.
+            the message names it (and what the file is). Nothing from the file
+            was executed.
+        UnsupportedCheckpointError: (a ``RuntimeError``) an intact file pickled
+            with a protocol whose opcodes the weights-only unpickler lacks (0, 1,
+            4, 5); the message names the format, protocol and opcode.
+        RuntimeError: the file is not a readable PyTorch checkpoint (truncated,
+            corrupt, or another kind of file).
     """
     path = Path(path)
     if not path.is_file():
@@ -260,32 +291,167 @@ def load_checkpoint(
     with torch.serialization.safe_globals(allow):
         try:
             return torch.load(path, map_location=map_location, weights_only=True)
-        except pickle.UnpicklingError as err:
-            allowed = {_global_name(g) for g in allow}
-            found = _globals_named_in(path, str(err))
-            refused = sorted(found - allowed)
-            if not refused:
-                raise RuntimeError(
-                    f"could not read checkpoint {path} with the weights-only unpickler: "
-                    f"{_short_reason(err)}{_CORRUPT_HINT}"
-                ) from None
-            raise UnsafeCheckpointError(
-                f"refused to load {path}: it asks for the Python global(s) "
-                f"{', '.join(repr(r) for r in refused)}, which are not on s3prl's allowlist "
-                "of safe checkpoint classes (s3prl.util.checkpoint.SAFE_GLOBALS). Nothing from "
-                "the file was executed. If this is a genuine checkpoint format, please report it."
-            ) from None
-        except Exception as err:  # noqa: BLE001 - corrupt/truncated files fail in many ways
-            raise RuntimeError(
-                f"could not read checkpoint {path} ({type(err).__name__}): "
-                f"{_short_reason(err)}{_CORRUPT_HINT}"
-            ) from err
+        except Exception as err:  # noqa: BLE001 - refused, unsupported or corrupt: say which
+            raise _explain_failure(path, err, {_global_name(g) for g in allow}) from None
+
+
+class UnsupportedCheckpointError(RuntimeError):
+    """An intact checkpoint in a pickle format the weights-only unpickler cannot read.
+
+    PyTorch's weights-only unpickler reads the opcodes of pickle protocols 2 and
+    3 (``torch.save`` writes protocol 2); a file saved with
+    ``pickle_protocol=0, 1, 4 or 5`` can use opcodes it refuses. The message says
+    what the file is (zip or legacy format, protocol) and which opcode was
+    refused. Nothing from the file was executed.
+    """
 
 
 _CORRUPT_HINT = (
     ". The file may be truncated, corrupt or not a PyTorch checkpoint; if it was "
     "downloaded, download it again (refresh=True)."
 )
+_UNSUPPORTED_OPERAND = re.compile(r"Unsupported operand (\d+)")
+
+
+def _explain_failure(path: Path, err: BaseException, allowed: set) -> Exception:
+    """The error to raise for a checkpoint ``torch.load(weights_only=True)`` refused.
+
+    In this order: a global outside the allowlist (:class:`UnsafeCheckpointError`,
+    naming it); an intact file whose pickle uses an opcode the weights-only
+    unpickler lacks (:class:`UnsupportedCheckpointError`, naming the format,
+    protocol and opcode); else a ``RuntimeError`` that says the file may be
+    truncated or corrupt. All found by reading the file's pickles statically.
+    """
+    info = _inspect_pickles(path)
+    message = str(err)
+    found = set(_GLOBAL_IN_MESSAGE.findall(message)) | info.globals
+    if info.fmt == "zip":
+        try:
+            found |= set(torch.serialization.get_unsafe_globals_in_checkpoint(path))
+        except Exception:  # noqa: BLE001 - protocols 0/1/4/5: our own scan above covers them
+            pass
+    from torch._weights_only_unpickler import _get_allowed_globals
+
+    refused = sorted({_py3_name(g) for g in found if "." in g} - set(_get_allowed_globals()) - allowed)
+    if refused:
+        return UnsafeCheckpointError(
+            f"refused to load {path}: it asks for the Python global(s) "
+            f"{', '.join(repr(r) for r in refused)}, which are not on s3prl's allowlist "
+            "of safe checkpoint classes (s3prl.util.checkpoint.SAFE_GLOBALS). Nothing from "
+            f"the file was executed. The file is {info.describe()}. If this is a genuine "
+            "checkpoint format, please report it."
+        )
+    operand = _UNSUPPORTED_OPERAND.search(message)
+    if operand and info.intact:
+        op = pickletools.code2op.get(chr(int(operand.group(1))))
+        name = f"{op.name} ({int(operand.group(1))})" if op else operand.group(1)
+        return UnsupportedCheckpointError(
+            f"could not read checkpoint {path}: it is {info.describe()}, {info.intact_words()}, but its pickle "
+            f"uses the opcode {name}, which PyTorch's weights-only unpickler does not read (it "
+            "reads pickle protocols 2 and 3; torch.save writes 2). The file was refused without "
+            "running any of it. If you trust its source, re-save it with the default protocol: "
+            "torch.save(torch.load(path, weights_only=False), new_path)."
+        )
+    what = f" (the file looks like {info.describe()})" if info.fmt != "unknown" else ""
+    return RuntimeError(
+        f"could not read checkpoint {path}{what} ({type(err).__name__}): "
+        f"{_short_reason(err)}{_CORRUPT_HINT}"
+    )
+
+
+@dataclass
+class _PickleInfo:
+    """What a static read of a checkpoint's pickles found (nothing executed)."""
+
+    fmt: str = "unknown"  # "zip", "legacy" (torch.save before 1.6 / _use_new_zipfile_serialization=False)
+    protocol: int | None = None
+    intact: bool = False
+    globals: set = field(default_factory=set)
+
+    def describe(self) -> str:
+        kind = {"zip": "a PyTorch checkpoint (zip format)",
+                "legacy": "a PyTorch checkpoint (legacy non-zip format)"}.get(self.fmt, "an unknown file")
+        return kind if self.protocol is None else f"{kind} pickled with protocol {self.protocol}"
+
+    def intact_words(self) -> str:
+        if self.fmt == "zip":
+            return "intact (every zip member passes its CRC check)"
+        return "with complete pickles (the raw tensor bytes after them are not checked)"
+
+
+def _scan_pickle(data: bytes, start: int = 0) -> tuple[int, int | None, set]:
+    """Parse one pickle of ``data`` at ``start`` with :mod:`pickletools` (static).
+
+    Returns:
+        ``(end, protocol, globals)``: the offset after its ``STOP``, its protocol
+        (the ``PROTO`` argument; without one, the highest protocol its opcodes
+        need: 0 or 1) and the ``module.name`` globals it names (``GLOBAL``, and
+        ``STACK_GLOBAL`` from the strings pushed or fetched from the memo).
+
+    Raises:
+        ValueError: the bytes are not one complete pickle.
+    """
+    stream = io.BytesIO(data)
+    stream.seek(start)
+    found: set = set()
+    proto, needed = None, 0
+    memo: dict = {}
+    strings: list = []  # recent string pushes (or None for any other push)
+    end = None
+    for op, arg, _pos in pickletools.genops(stream):
+        needed = max(needed, op.proto)
+        if op.name == "PROTO":
+            proto = int(arg)
+        elif op.name == "GLOBAL":
+            module, _, name = str(arg).partition(" ")
+            found.add(f"{module}.{name}")
+        elif op.name == "STACK_GLOBAL":
+            if len(strings) >= 2 and isinstance(strings[-2], str) and isinstance(strings[-1], str):
+                found.add(f"{strings[-2]}.{strings[-1]}")
+            else:
+                found.add("<unknown>.<STACK_GLOBAL>")
+        elif op.name in ("MEMOIZE", "PUT", "BINPUT", "LONG_BINPUT"):
+            key = len(memo) if op.name == "MEMOIZE" else arg
+            memo[key] = strings[-1] if strings else None
+            continue
+        elif op.name in ("GET", "BINGET", "LONG_BINGET"):
+            strings.append(memo.get(arg))
+            continue
+        elif op.name == "STOP":
+            end = stream.tell()
+        strings.append(arg if isinstance(arg, str) and "UNICODE" in op.name else None)
+    if end is None:
+        raise ValueError("incomplete pickle")
+    return end, (proto if proto is not None else needed), found
+
+
+def _inspect_pickles(path: Path) -> _PickleInfo:
+    """Find a checkpoint's format, pickle protocol, completeness and named globals."""
+    info = _PickleInfo()
+    try:
+        if zipfile.is_zipfile(path):
+            info.fmt = "zip"
+            with zipfile.ZipFile(path) as zf:
+                names = [n for n in zf.namelist() if n.endswith("data.pkl")]
+                if not names:
+                    return info
+                data = zf.read(names[0])
+                crc_ok = zf.testzip() is None
+            _end, info.protocol, info.globals = _scan_pickle(data)
+            info.intact = crc_ok
+            return info
+        data = path.read_bytes()
+        # legacy format: magic number, protocol version, sys info, the object,
+        # the storage keys (five pickles), then the raw storage bytes
+        offset, protocols = 0, []
+        for _ in range(5):
+            offset, proto, found = _scan_pickle(data, offset)
+            protocols.append(proto)
+            info.globals |= found
+        info.fmt, info.protocol, info.intact = "legacy", protocols[3], True
+    except Exception:  # noqa: BLE001 - not (or no longer) parseable: what was found stays
+        pass
+    return info
 
 
 def _global_name(g: Any) -> str:
@@ -295,49 +461,6 @@ def _global_name(g: Any) -> str:
 
 
 _GLOBAL_IN_MESSAGE = re.compile(r"GLOBAL ([A-Za-z_][\w.]*)")
-
-
-def _globals_in_pickle_bytes(data: bytes) -> set:
-    """Globals named by the pickle(s) in ``data`` (static scan, nothing executed).
-
-    Handles several concatenated pickles (the legacy ``torch.save`` format) and
-    ``STACK_GLOBAL`` (protocol >= 4, module and name are the last two strings).
-    """
-    found: set = set()
-    stream = io.BytesIO(data)
-    while stream.tell() < len(data):
-        strings: list = []
-        try:
-            for op, arg, _pos in pickletools.genops(stream):
-                if op.name == "GLOBAL":
-                    module, _, name = str(arg).partition(" ")
-                    found.add(f"{module}.{name}")
-                elif op.name == "STACK_GLOBAL" and len(strings) >= 2:
-                    found.add(f"{strings[-2]}.{strings[-1]}")
-                elif isinstance(arg, str) and "UNICODE" in op.name:
-                    strings.append(arg)
-        except Exception:  # noqa: BLE001 - not (or no longer) a pickle: stop scanning
-            break
-        if stream.tell() == 0:
-            break
-    return found
-
-
-def _globals_named_in(path: Path, message: str) -> set:
-    """Globals a checkpoint asks for: torch's scan (zip format), a static scan
-    of the pickles (zip members ``*.pkl`` or a legacy/plain pickle file), and
-    any ``GLOBAL x.y`` in torch's error message."""
-    found = set(_GLOBAL_IN_MESSAGE.findall(message))
-    try:
-        if zipfile.is_zipfile(path):
-            found |= set(torch.serialization.get_unsafe_globals_in_checkpoint(path))
-        else:
-            found |= _globals_in_pickle_bytes(path.read_bytes())
-    except Exception:  # noqa: BLE001 - unreadable: only the message's names remain
-        pass
-    from torch._weights_only_unpickler import _get_allowed_globals
-
-    return {_py3_name(g) for g in found if "." in g} - set(_get_allowed_globals())
 
 
 def _py3_name(qualified: str) -> str:
