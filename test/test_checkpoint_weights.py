@@ -90,3 +90,26 @@ def test_cpc_misshapen_weight_names_file_and_key(tmp_path):
         f"checkpoint {path}: weights that do not fit the architecture its config describes: "
         "['gAR.baseNet.weight_hh_l1: checkpoint (80, 7) vs model (80, 20)']"
     )
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_non_weight_top_level_entries_are_logged_once_in_every_family(case, tmp_path, caplog):
+    """Step counters / optimizer / runner settings next to the weights never make a family
+    refuse its file (the rule Mockingjay broke for ``Global_Step``); they are logged once."""
+    from s3prl.upstream.mockingjay.layout import SCHEDULE_STAND_INS
+
+    entry, path = BUILDERS[CASES[case]][1](tmp_path)
+    ck = load_checkpoint(path, extra_safe_globals=SCHEDULE_STAND_INS)
+    if all(isinstance(v, torch.Tensor) for v in ck.values()):
+        pytest.skip("a bare state dict (PASE): every top-level entry is a weight")
+    ck.pop("Optimizer", None)
+    ck.pop("task_state", None)
+    ck.update({"Global_Step": 5000, "runner": {"lr": 1e-4, "total_steps": 10}})
+    bad = Path(path).with_name("extra-" + Path(path).name)
+    torch.save(ck, bad)
+    with caplog.at_level("INFO", logger="s3prl.util.checkpoint"):
+        hub.load(entry, ckpt=str(bad))
+        hub.load(entry, ckpt=str(bad))
+    logged = [r.getMessage() for r in caplog.records if "Global_Step" in r.getMessage()]
+    assert len(logged) == 1 and logged[0].startswith(f"checkpoint {bad}: ignoring non-weight entries ["), logged
+    assert "'runner'" in logged[0]
