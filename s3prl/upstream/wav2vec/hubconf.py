@@ -101,9 +101,9 @@ def wav2vec_large(ckpt: str = WAV2VEC_LARGE_URL, refresh: bool = False, legacy: 
     """wav2vec Large (Schneider et al., 2019), pre-trained on LibriSpeech 960 h.
 
     Default ``ckpt``: the original s3prl toolkit's converted copy of fairseq's
-    release; ``legacy=True``: fairseq's own file (same weights). Feature extractor: 8 convolutions (strides
-    5, 4, 2, 2, 2, 1, 1, 1: 10 ms frames, receptive field 465 samples), log
-    compression; aggregator: 12 causal convolutions (kernels 2..13) with skip
+    release; ``legacy=True``: fairseq's own file (same weights). Feature
+    extractor: 8 convolutions (strides 5, 4, 2, 2, 2, 1, 1, 1: 10 ms frames,
+    receptive field 465 samples), log compression; aggregator: 12 causal convolutions (kernels 2..13) with skip
     connections. 13 hidden states of 512: ``z``, aggregator blocks 1-11, ``c``.
     """
     return _load(_default(ckpt, legacy), refresh=refresh, **kwargs)
