@@ -13,9 +13,11 @@ import collections
 import dataclasses
 import os
 import pickle
+import pickletools
 import sys
 import types
 import typing
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -113,6 +115,25 @@ def test_malicious_checkpoint_at_any_pickle_protocol_names_the_global(tmp_path, 
     what = "zip format" if kind == "zip" else "legacy non-zip format"
     assert f"the Python global(s) {global_name!r}, which" in str(info.value)  # only that one
     assert f"The file is a PyTorch checkpoint ({what}) pickled with protocol {proto}." in str(info.value)
+    assert not marker.exists()
+
+
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
+def test_protocol_4_memoized_module_name_is_still_named(tmp_path):
+    """Protocol 4+ names a global by two strings on the stack (STACK_GLOBAL); a module string
+    used twice is fetched from the memo the second time: both globals are named."""
+    marker = tmp_path / "PWNED"
+    evil = [_Payload(os.system, f"touch {marker}"), _Payload(os.getpid, None)]
+    path = tmp_path / "evil.pt"
+    _save({"model": {"w": torch.ones(2)}, "x": evil}, path, "zip-p4")
+    with zipfile.ZipFile(path) as zf:
+        data = zf.read(next(n for n in zf.namelist() if n.endswith("data.pkl")))
+    ops = [op.name for op, _arg, _pos in pickletools.genops(data)]
+    assert "BINGET" in ops and ops.count("STACK_GLOBAL") >= 3  # the memo is really used
+    with pytest.raises(UnsafeCheckpointError) as info:
+        load_checkpoint(path)
+    sysname = os.system.__module__
+    assert f"'{sysname}.getpid', '{sysname}.system'" in str(info.value)
     assert not marker.exists()
 
 
