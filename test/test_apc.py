@@ -7,12 +7,15 @@ released ``{"config", "model"}`` layout).
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
 
 import s3prl.hub as hub
 from s3prl.upstream.apc.layout import build_frontend
+from s3prl.util.checkpoint import CheckpointKeyError
 from test.checkpoint_builders.apc import (
     apc_config,
     apc_paras,
@@ -230,14 +233,17 @@ def test_missing_and_unexpected_keys_are_named(tmp_path):
     paras = apc_paras()
     state = apc_state(paras, 80, seed=1)
     missing = {k: v for k, v in state.items() if k != "rnn_layers.1.bias_hh_l0"}
-    with pytest.raises(ValueError, match=r"missing key\(s\) \['rnn_layers.1.bias_hh_l0'\]"):
-        hub.apc_local(ckpt=save_toolkit_checkpoint(tmp_path / "bad.ckpt", apc_config(paras), missing))
+    bad = save_toolkit_checkpoint(tmp_path / "bad.ckpt", apc_config(paras), missing)
+    with pytest.raises(CheckpointKeyError) as err:
+        hub.apc_local(ckpt=bad)
+    assert str(err.value) == (f"checkpoint {bad} does not match the APC architecture in its config: "
+                              "missing keys ['rnn_layers.1.bias_hh_l0']; unexpected keys []")
     extra = dict(state, **{"rnn_layers.3.weight_ih_l0": torch.zeros(96, 32)})
-    with pytest.raises(ValueError, match=r"unexpected key\(s\) \['rnn_layers.3.weight_ih_l0'\]"):
+    with pytest.raises(ValueError, match=r"unexpected keys \['rnn_layers.3.weight_ih_l0'\]"):
         hub.apc_local(ckpt=save_toolkit_checkpoint(tmp_path / "bad.ckpt", apc_config(paras), extra))
     # the ignored training head must be there too: a truncated file is not silently accepted
     no_head = {k: v for k, v in state.items() if not k.startswith("postnet")}
-    with pytest.raises(ValueError, match=r"missing key\(s\) \['postnet.bias', 'postnet.weight'\]"):
+    with pytest.raises(ValueError, match=r"missing keys \['postnet.bias', 'postnet.weight'\]"):
         hub.apc_local(ckpt=save_toolkit_checkpoint(tmp_path / "bad.ckpt", apc_config(paras), no_head))
 
 
@@ -245,8 +251,10 @@ def test_shape_mismatch_is_named(tmp_path):
     paras = apc_paras()
     state = apc_state(paras, 80, seed=1)
     state["rnn_layers.2.weight_hh_l0"] = torch.zeros(96, 16)
-    with pytest.raises(ValueError, match=r"rnn_layers.2.weight_hh_l0: checkpoint \(96, 16\) vs model \(96, 32\)"):
-        hub.apc_local(ckpt=save_toolkit_checkpoint(tmp_path / "bad.ckpt", apc_config(paras), state))
+    bad = save_toolkit_checkpoint(tmp_path / "bad.ckpt", apc_config(paras), state)
+    with pytest.raises(CheckpointKeyError, match=rf"^checkpoint {re.escape(str(bad))}: .*"
+                       r"rnn_layers.2.weight_hh_l0: checkpoint \(96, 16\) vs model \(96, 32\)"):
+        hub.apc_local(ckpt=bad)
 
 
 @pytest.mark.parametrize(

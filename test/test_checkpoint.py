@@ -13,9 +13,11 @@ import collections
 import dataclasses
 import os
 import pickle
+import pickletools
 import sys
 import types
 import typing
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -68,6 +70,9 @@ def _save(obj, path: Path, fmt: str) -> None:
         torch.save(obj, path)
     elif fmt == "legacy":
         torch.save(obj, path, _use_new_zipfile_serialization=False)
+    elif fmt.startswith(("zip-p", "legacy-p")):  # torch.save(..., pickle_protocol=N)
+        kind, proto = fmt.split("-p")
+        torch.save(obj, path, pickle_protocol=int(proto), _use_new_zipfile_serialization=kind == "zip")
     elif fmt.startswith("pickle"):
         with open(path, "wb") as f:
             pickle.dump(obj, f, protocol=int(fmt[len("pickle") :]))
@@ -91,6 +96,90 @@ def test_malicious_pickle_is_refused_and_never_runs(tmp_path, kind, fmt):
     assert repr(global_name) in msg
     assert str(path) in msg and "weights_only=False" not in msg
     assert not marker.exists()
+
+
+PROTOCOL_FORMATS = [f"{kind}-p{p}" for kind in ("zip", "legacy") for p in (0, 1, 4, 5)]
+
+
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
+@pytest.mark.parametrize("fmt", PROTOCOL_FORMATS)
+def test_malicious_checkpoint_at_any_pickle_protocol_names_the_global(tmp_path, fmt):
+    """torch's own scan cannot read protocols 0/1/4/5: the static scan still names the global."""
+    marker = tmp_path / "PWNED"
+    payload, global_name = _payloads(marker)["os.system"]
+    path = tmp_path / f"evil-{fmt}.pt"
+    _save({"model": {"w": torch.ones(2)}, "args": argparse.Namespace(lr=1.0, x=payload)}, path, fmt)
+    with pytest.raises(UnsafeCheckpointError) as info:
+        load_checkpoint(path)
+    kind, proto = fmt.split("-p")
+    what = "zip format" if kind == "zip" else "legacy non-zip format"
+    assert f"the Python global(s) {global_name!r}, which" in str(info.value)  # only that one
+    assert f"The file is a PyTorch checkpoint ({what}) pickled with protocol {proto}." in str(info.value)
+    assert not marker.exists()
+
+
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
+def test_protocol_4_memoized_module_name_is_still_named(tmp_path):
+    """Protocol 4+ names a global by two strings on the stack (STACK_GLOBAL); a module string
+    used twice is fetched from the memo the second time: both globals are named."""
+    marker = tmp_path / "PWNED"
+    evil = [_Payload(os.system, f"touch {marker}"), _Payload(os.getpid, None)]
+    path = tmp_path / "evil.pt"
+    _save({"model": {"w": torch.ones(2)}, "x": evil}, path, "zip-p4")
+    with zipfile.ZipFile(path) as zf:
+        data = zf.read(next(n for n in zf.namelist() if n.endswith("data.pkl")))
+    ops = [op.name for op, _arg, _pos in pickletools.genops(data)]
+    assert "BINGET" in ops and ops.count("STACK_GLOBAL") >= 3  # the memo is really used
+    with pytest.raises(UnsafeCheckpointError) as info:
+        load_checkpoint(path)
+    sysname = os.system.__module__
+    assert f"'{sysname}.getpid', '{sysname}.system'" in str(info.value)
+    assert not marker.exists()
+
+
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
+@pytest.mark.parametrize("fmt", PROTOCOL_FORMATS)
+def test_intact_checkpoint_at_unsupported_pickle_protocol_is_named_not_called_corrupt(tmp_path, fmt):
+    from s3prl.util.checkpoint import UnsupportedCheckpointError
+
+    path = tmp_path / f"ok-{fmt}.pt"
+    _save({"model": {"w": torch.ones(2)}, "args": argparse.Namespace(lr=1.0, arch="wav2vec")}, path, fmt)
+    with pytest.raises(UnsupportedCheckpointError) as info:
+        load_checkpoint(path)
+    msg = str(info.value)
+    kind, proto = fmt.split("-p")
+    what = "zip format" if kind == "zip" else "legacy non-zip format"
+    intact = "intact (every zip member passes its CRC check)" if kind == "zip" else \
+        "with complete pickles (the raw tensor bytes after them are not checked)"
+    assert f"it is a PyTorch checkpoint ({what}) pickled with protocol {proto}, {intact}, but its pickle uses " \
+           "the opcode " in msg
+    opcode = msg.split("uses the opcode ")[1].split(" (")[0]
+    assert opcode in {"FRAME", "DICT", "INT", "LONG", "LIST", "TUPLE", "STRING", "OBJ", "INST"} | {
+        op.name for op in __import__("pickletools").opcodes if op.proto in (0, 1, 4, 5)}
+    assert "download it again" not in msg and "truncated" not in msg
+
+
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
+@pytest.mark.parametrize("fmt", ["zip-p4", "zip-p5", "legacy-p5"])
+def test_truncated_checkpoint_at_protocol_4_5_is_still_called_corrupt(tmp_path, fmt):
+    path = tmp_path / "full.pt"
+    _save({"model": {"w": torch.randn(300, 300)}}, path, fmt)
+    data = path.read_bytes()
+    cut = 150 if fmt.startswith("legacy") else len(data) // 3  # legacy: inside its pickles
+    (tmp_path / "cut.pt").write_bytes(data[:cut])
+    with pytest.raises(RuntimeError, match="truncated, corrupt") as info:
+        load_checkpoint(tmp_path / "cut.pt")
+    assert not isinstance(info.value, UnsafeCheckpointError)
+
+
+def test_reconstructor_stand_in_rebuilds_only_allowlisted_classes():
+    from s3prl.util.checkpoint import _safe_reconstructor
+
+    ns = _safe_reconstructor(argparse.Namespace, object, None)
+    assert type(ns) is argparse.Namespace and vars(ns) == {}
+    for args in ((dict, object, None), (argparse.Namespace, dict, {}), (argparse.Namespace, object, 1), (print, object, None)):
+        with pytest.raises(UnsafeCheckpointError, match="copyreg._reconstructor"):
+            _safe_reconstructor(*args)
 
 
 def test_unknown_class_is_refused_by_name(tmp_path, monkeypatch):
@@ -340,15 +429,91 @@ def test_allowlist_entries_are_classes_or_named_stand_ins():
         assert bad not in names
 
 
-def test_check_state_dict_keys_names_missing_and_unexpected_keys():
-    from s3prl.util.checkpoint import CheckpointKeyError, check_state_dict_keys
+class _Tiny(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.proj = torch.nn.Linear(3, 2)
+        self.norm = torch.nn.BatchNorm1d(2)  # int64 buffer num_batches_tracked
 
-    check_state_dict_keys(["a", "b"], {"b": 1, "a": 2}, "same keys")  # no error
-    with pytest.raises(KeyError, match=r"ckpt x: missing keys \['c'\]; unexpected keys \['d', 'e'\]"):
-        check_state_dict_keys(["a", "c"], ["a", "e", "d"], "ckpt x")
-    with pytest.raises(ValueError, match=r"^ckpt z: missing keys \['c'\]; unexpected keys \[\]$") as err:
-        check_state_dict_keys(["c"], [], "ckpt z")  # also a ValueError; str() is the plain message
-    assert isinstance(err.value, (KeyError, CheckpointKeyError))
-    many = [f"k{i:02d}" for i in range(25)]
-    with pytest.raises(KeyError, match=r"missing keys \['k00', 'k01', 'k02'\] \(\+22 more\); unexpected keys \[\]"):
-        check_state_dict_keys(many, [], "ckpt y", limit=3)
+
+def _tiny_state(seed=0) -> dict:
+    gen = torch.Generator().manual_seed(seed)
+    return {
+        "proj.weight": torch.randn(2, 3, generator=gen), "proj.bias": torch.randn(2, generator=gen),
+        "norm.weight": torch.rand(2, generator=gen) + 0.5, "norm.bias": torch.randn(2, generator=gen),
+        "norm.running_mean": torch.randn(2, generator=gen), "norm.running_var": torch.rand(2, generator=gen) + 0.5,
+        "norm.num_batches_tracked": torch.tensor(7),
+    }
+
+
+def test_load_state_dict_strict_loads_renamed_and_ignored_keys():
+    from s3prl.util.checkpoint import load_state_dict_strict
+
+    state = _tiny_state()
+    ckpt = {("old." + k if k.startswith("proj.") else k): v.double() if k == "proj.weight" else v
+            for k, v in state.items()}
+    ckpt.update({"head.weight": torch.zeros(1), "postnet.bias": torch.zeros(1)})
+    model = _Tiny()
+    loaded = load_state_dict_strict(model, ckpt, where="x.pt", rename=lambda k: k.removeprefix("old."),
+                                    ignore_prefixes=("head.",), require_ignored=("postnet.bias",))
+    assert sorted(loaded) == sorted(state)
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, state[k].to(v.dtype)), k
+    assert model.proj.weight.dtype == torch.float32  # float64 in the file, cast to the model's dtype
+    state = _tiny_state()
+    state["w"] = state.pop("norm.bias")
+    model = _Tiny()
+    load_state_dict_strict(model, {**state, "step": torch.tensor(3)}, where="x.pt", rename={"w": "norm.bias"},
+                           ignore_keys=("step",))
+    assert torch.equal(model.norm.bias, state["w"])
+
+
+def _strict_error(state, **kw) -> str:
+    from s3prl.util.checkpoint import CheckpointKeyError, load_state_dict_strict
+
+    with pytest.raises(CheckpointKeyError) as err:
+        load_state_dict_strict(_Tiny(), state, where="/ck/model.pt", **kw)
+    assert isinstance(err.value, KeyError) and isinstance(err.value, ValueError)
+    return str(err.value)
+
+
+def test_load_state_dict_strict_errors_name_the_file_and_the_keys():
+    """One error type (CheckpointKeyError: KeyError + ValueError) for every way the weights can be wrong."""
+    good = _tiny_state()
+    msg = _strict_error({k: v for k, v in good.items() if k != "proj.bias"} | {"extra": torch.zeros(1)})
+    assert msg == ("checkpoint /ck/model.pt does not match the architecture its config describes: "
+                   "missing keys ['proj.bias']; unexpected keys ['extra']")
+    msg = _strict_error(good, require_ignored=("postnet.weight",), what="APC")
+    assert msg == "checkpoint /ck/model.pt does not match APC: missing keys ['postnet.weight']; unexpected keys []"
+    msg = _strict_error({**good, "proj.weight": torch.zeros(3, 2)})
+    assert msg.startswith("checkpoint /ck/model.pt: weights that do not fit") and \
+        "proj.weight: checkpoint (3, 2) vs model (2, 3)" in msg
+    msg = _strict_error({**good, "proj.weight": torch.ones(2, 3, dtype=torch.int64)})
+    assert "proj.weight has dtype torch.int64, the model's is torch.float32" in msg
+    msg = _strict_error({**good, "norm.num_batches_tracked": torch.tensor(7.0)})
+    assert "norm.num_batches_tracked has dtype torch.float32, the model's is torch.int64" in msg
+    nan = good["proj.weight"].clone()
+    nan[0, 1] = float("nan")
+    inf = good["norm.bias"].clone()
+    inf[1] = -float("inf")
+    msg = _strict_error({**good, "proj.weight": nan, "norm.bias": inf})
+    assert "norm.bias has 1 non-finite (NaN/Inf) value(s) of 2" in msg
+    assert "proj.weight has 1 non-finite (NaN/Inf) value(s) of 6" in msg
+    assert "proj.bias holds a list, not a tensor" in _strict_error({**good, "proj.bias": [1.0, 2.0]})
+    assert _strict_error([1, 2]) == "checkpoint /ck/model.pt: the weights are a list, not a state dict (name -> tensor)"
+    msg = _strict_error({**good, "old.proj.bias": good["proj.bias"]}, rename=lambda k: k.removeprefix("old."))
+    assert msg == "checkpoint /ck/model.pt: keys 'proj.bias' and 'old.proj.bias' both name 'proj.bias'"
+    many = {f"k{i:02d}": torch.zeros(1) for i in range(25)}
+    msg = _strict_error({**good, **many}, limit=3)
+    assert msg.endswith("unexpected keys ['k00', 'k01', 'k02'] (+22 more)")
+
+
+def test_note_unused_entries_logs_once(caplog):
+    from s3prl.util.checkpoint import note_unused_entries
+
+    with caplog.at_level("INFO", logger="s3prl.util.checkpoint"):
+        note_unused_entries("/ck/once.pt", ["Optimizer", "Global_Step"])
+        note_unused_entries("/ck/once.pt", ["Global_Step", "Optimizer"])
+        note_unused_entries("/ck/once.pt", [])
+    msgs = [r.getMessage() for r in caplog.records]
+    assert msgs == ["checkpoint /ck/once.pt: ignoring non-weight entries ['Global_Step', 'Optimizer']"]

@@ -14,7 +14,12 @@ import torch.nn.functional as F
 import s3prl.hub as hub
 from s3prl.upstream.baseline.features import FeatureExtractor
 from s3prl.util.audio import sample_speech_files
-from s3prl.util.checkpoint import UnsafeCheckpointError, load_checkpoint, to_plain
+from s3prl.util.checkpoint import (
+    CheckpointKeyError,
+    UnsafeCheckpointError,
+    load_checkpoint,
+    to_plain,
+)
 from s3prl.util.extract import hidden_states_of_files
 from test.checkpoint_builders import audio_albert as albert_builders
 from test.checkpoint_builders import mockingjay as mj
@@ -316,16 +321,16 @@ def _rewrite(path: Path, edit) -> Path:
 @pytest.mark.parametrize(
     "edit, words",
     [
-        (lambda ck: ck["Transformer"].pop("encoder.layer.1.output.dense.bias"), r"missing key\(s\) \['encoder.layer.1.output.dense.bias'\]"),
-        (lambda ck: ck["Transformer"].__setitem__("encoder.layer.2.output.dense.bias", torch.zeros(32)), r"unexpected key\(s\) \['encoder.layer.2.output.dense.bias'\]"),
-        (lambda ck: ck.__setitem__("Extra", 1), r"unexpected top-level key\(s\) \['Extra'\]"),
+        (lambda ck: ck["Transformer"].pop("encoder.layer.1.output.dense.bias"), r"c.ckpt does not match its 'transformer' config .*: missing keys \['encoder.layer.1.output.dense.bias'\]"),
+        (lambda ck: ck["Transformer"].__setitem__("encoder.layer.2.output.dense.bias", torch.zeros(32)), r"unexpected keys \['encoder.layer.2.output.dense.bias'\]"),
+        (lambda ck: ck["Transformer"].__setitem__("encoder.layer.0.output.dense.bias", torch.zeros(32, dtype=torch.long)), r"c.ckpt: .*encoder.layer.0.output.dense.bias has dtype torch.int64"),
         (lambda ck: ck.pop("Transformer"), r"missing top-level key\(s\) \['Transformer'\]"),
         (lambda ck: ck["Config"].pop("task"), "task.sequence_length"),
         (lambda ck: ck["Config"].pop("audio"), "pre-extracted features"),
         (lambda ck: ck["Config"]["transformer"].pop("num_attention_heads"), r"lacks the key\(s\) \['num_attention_heads'\]"),
         (lambda ck: ck["Config"]["audio"]["input"].__setitem__("feat_type", "mfcc"), "bad audio"),
         (lambda ck: ck["Config"]["audio"].__setitem__("n_mels", 40), r"spec_transform.weight has shape \(32, 80\)"),
-        (lambda ck: ck["Transformer"].__setitem__("encoder.layer.0.intermediate.dense.bias", torch.zeros(3)), "has shape"),
+        (lambda ck: ck["Transformer"].__setitem__("encoder.layer.0.intermediate.dense.bias", torch.zeros(3)), r"intermediate.dense.bias: checkpoint \(3,\) vs model \(64,\)"),
         (lambda ck: ck.__setitem__("Config", {"nothing": 1}), "not a Mockingjay/TERA/Audio ALBERT checkpoint"),
     ],
 )  # fmt: skip
@@ -333,6 +338,32 @@ def test_bad_checkpoints_are_named_errors(edit, words, tmp_path):
     path = _rewrite(mj.build_checkpoint(tmp_path / "c.ckpt", mj.MEL_AUDIO), edit)
     with pytest.raises(ValueError, match=words):
         hub.tera_local(str(path))
+
+
+def test_non_weight_top_level_entries_are_logged_not_refused(tmp_path, caplog):
+    """A legacy Mockingjay file with ``Global_Step`` (and other runner bookkeeping) loads: the
+    entries are logged once; the weights stay strict."""
+    ref = mj.build_checkpoint(tmp_path / "ref.ckpt", mj.MEL_AUDIO, layout="settings", seed=3)
+    path = mj.build_checkpoint(tmp_path / "legacy.ckpt", mj.MEL_AUDIO, layout="settings", seed=3)
+
+    def edit(ck):
+        ck["Global_Step"] = ck.pop("Global_step")
+        ck["Runner"] = {"total_steps": 500000}
+        ck["Settings"]["Global_Step"] = 500000
+
+    _rewrite(path, edit)
+    with caplog.at_level("INFO", logger="s3prl.util.checkpoint"):
+        model = hub.mockingjay_local(str(path))
+        hub.mockingjay_local(str(path))
+    logged = [r.getMessage() for r in caplog.records]
+    assert logged == [
+        f"checkpoint {path}: ignoring non-weight entries ['Global_Step', 'Runner', 'SpecHead']",
+        f"checkpoint {path}: ignoring entries of 'Settings' ['Global_Step']",
+    ]
+    assert_same_hidden_states(model, hub.mockingjay_local(str(ref)), mixed_length_wavs(seed=2, seconds=(0.5,)))
+    _rewrite(path, lambda ck: ck["Transformer"].pop("encoder.layer.0.output.dense.bias"))
+    with pytest.raises(CheckpointKeyError, match=r"missing keys \['encoder.layer.0.output.dense.bias'\]"):
+        hub.mockingjay_local(str(path))
 
 
 def test_shared_layer_copies_must_agree(tmp_path):
@@ -381,10 +412,6 @@ def test_legacy_settings_without_online_features(tmp_path):
     del ck["Settings"]["Config"]["online"]
     torch.save(ck, path)
     with pytest.raises(ValueError, match="pre-extracted features"):
-        hub.mockingjay_local(str(path))
-    ck["Settings"]["Extra"] = 1
-    torch.save(ck, path)
-    with pytest.raises(ValueError, match=r"unexpected key\(s\) \['Extra'\] in 'Settings'"):
         hub.mockingjay_local(str(path))
 
 

@@ -188,13 +188,13 @@ def test_missing_and_unexpected_keys_are_named(tmp_path):
     paras = npc_paras()
     state = npc_state(paras, 80, seed=1)
     missing = {k: v for k, v in state.items() if k != "masked_convs.2.conv_mask"}
-    with pytest.raises(ValueError, match=r"missing key\(s\) \['masked_convs.2.conv_mask'\]"):
+    with pytest.raises(ValueError, match=r"missing keys \['masked_convs.2.conv_mask'\]"):
         hub.npc_local(ckpt=save_toolkit_checkpoint(tmp_path / "bad.ckpt", npc_config(paras), missing))
     extra = dict(state, **{"blocks.3.conv.weight": torch.zeros(32, 32, 3)})
-    with pytest.raises(ValueError, match=r"unexpected key\(s\) \['blocks.3.conv.weight'\]"):
+    with pytest.raises(ValueError, match=r"unexpected keys \['blocks.3.conv.weight'\]"):
         hub.npc_local(ckpt=save_toolkit_checkpoint(tmp_path / "bad.ckpt", npc_config(paras), extra))
     # batch_norm: False in the config but BN weights in the file
-    with pytest.raises(ValueError, match=r"unexpected key\(s\) \['blocks.0.bn1.bias'"):
+    with pytest.raises(ValueError, match=r"unexpected keys \['blocks.0.bn1.bias'"):
         hub.npc_local(ckpt=save_toolkit_checkpoint(tmp_path / "bad.ckpt", npc_config(dict(paras, batch_norm=False)), state))
     bad_shape = dict(state, **{"blocks.1.linear.weight": torch.zeros(32, 32, 3)})
     with pytest.raises(ValueError, match=r"blocks.1.linear.weight: checkpoint \(32, 32, 3\) vs model \(32, 32, 1\)"):

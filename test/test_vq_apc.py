@@ -111,11 +111,11 @@ def test_vq_keys_follow_the_config(tmp_path):
         {"config": apc_config(paras), "model": {k: v for k, v in state.items() if not k.startswith("vq_layers.1.")}},
         path,
     )
-    with pytest.raises(ValueError, match=r"missing key\(s\) \['vq_layers.1.codebook_CxE.weight'"):
+    with pytest.raises(ValueError, match=r"missing keys \['vq_layers.1.codebook_CxE.weight'"):
         hub.vq_apc_local(ckpt=str(path))
     # quantiser weights in a file whose config has no vq
     torch.save({"config": apc_config(apc_paras()), "model": state}, path)
-    with pytest.raises(ValueError, match=r"unexpected key\(s\) \['vq_layers.0.codebook_CxE.weight'"):
+    with pytest.raises(ValueError, match=r"unexpected keys \['vq_layers.0.codebook_CxE.weight'"):
         hub.vq_apc_local(ckpt=str(path))
 
 

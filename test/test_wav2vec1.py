@@ -155,6 +155,54 @@ def _rewrite(path: Path, fn) -> Path:
     return out
 
 
+CONVERTED = {
+    "wav2vec_tiny": (w2v_builders._args(), 11),
+    "vq_wav2vec_gumbel_tiny": (w2v_builders._args(vq_type="gumbel", vq_groups=2, vq_depth=2, combine_groups=True,
+                                                  vq_vars=24, activation="gelu", log_compression=False), 12),
+    "vq_wav2vec_kmeans_tiny": (w2v_builders._args(vq_type="kmeans", vq_groups=2, vq_vars=24, log_compression=False), 13),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("golden", sorted(CONVERTED))
+def test_s3prl_converted_layout(golden, tmp_path):
+    """s3prl 0.4.18's converted file (``task_cfg``/``model_cfg``/``model_weight``, its default download)
+    gives the golden hidden states of the fairseq file it was converted from, via _local, _url and _custom."""
+    from test.http_server import serve_directory
+
+    args, seed = CONVERTED[golden]
+    entry_name = ALL[golden](tmp_path)[0]
+    path = w2v_builders.write_s3prl_converted(tmp_path / "files", args, seed, "converted.pt")
+    model = hub.load(entry_name, ckpt=str(path))
+    assert model.layout == "s3prl-converted"
+    assert_matches_golden(golden, hidden_states_of_files(model, sample_speech_files()))
+    custom = entry_name.replace("_local", "_custom")
+    wav = mixed_length_wavs(seed=4, seconds=(0.7,))
+    with serve_directory(tmp_path / "files") as server:
+        assert_same_hidden_states(model, hub.load(entry_name.replace("_local", "_url"), ckpt=server.url + path.name), wav)
+        assert_same_hidden_states(model, hub.load(custom, ckpt=server.url + path.name), wav)
+    assert_same_hidden_states(model, hub.load(custom, ckpt=str(path)), wav)
+
+
+def test_converted_defaults_are_wav2vec_config(tmp_path):
+    """A converted ``model_cfg`` lacking a field takes fairseq ``Wav2VecConfig``'s default (as s3prl's
+    ``merge_with_parent``): skip_connections_agg and log_compression on; the argparse era's are off."""
+    drop = ("skip_connections_agg", "log_compression")
+    args = w2v_builders._args()  # both True
+    assert args.skip_connections_agg and args.log_compression
+    full = hub.wav2vec_local(str(w2v_builders.write_s3prl_converted(tmp_path, args, 11, "full.pt")))
+    lean = hub.wav2vec_local(str(w2v_builders.write_s3prl_converted(tmp_path, args, 11, "lean.pt", drop=drop)))
+    wav = mixed_length_wavs(seed=5, seconds=(0.6,))
+    assert_same_hidden_states(full, lean, wav)
+    assert (lean.model.cfg["skip_connections_agg"], lean.model.cfg["log_compression"]) == (True, True)
+    legacy = w2v_builders.write_fairseq_wav2vec(tmp_path, w2v_builders._args(skip_connections_agg=False,
+                                                                              log_compression=False), 11, "a.pt")
+    ck = load_checkpoint(legacy)
+    for k in drop:
+        delattr(ck["args"], k)
+    torch.save(ck, legacy)
+    assert hub.wav2vec_local(str(legacy)).model.cfg["log_compression"] is False
+
+
 def test_bad_keys_are_errors(tmp_path):
     _, path = w2v_builders.build_wav2vec(tmp_path)
     missing = _rewrite(path, lambda ck: ck["model"].pop("feature_aggregator.conv_layers.1.3.bias"))
@@ -164,7 +212,7 @@ def test_bad_keys_are_errors(tmp_path):
     with pytest.raises(KeyError, match=r"unexpected keys \['encoder.extra.weight'\]"):
         hub.wav2vec_local(str(extra))
     no_args = _rewrite(path, lambda ck: ck.pop("args"))
-    with pytest.raises(ValueError, match="no 'args'"):
+    with pytest.raises(ValueError, match=r"not a wav2vec checkpoint: .*top-level keys are \['extra_state'"):
         hub.wav2vec_local(str(no_args))
     bad_layers = _rewrite(path, lambda ck: setattr(ck["args"], "conv_feature_layers", "__import__('os')"))
     with pytest.raises(ValueError, match="conv_feature_layers"):
@@ -180,12 +228,26 @@ def test_too_short_wav_is_an_error(tmp_path):
         model([torch.zeros(1000), torch.zeros(400)])
 
 
-def test_entries_metadata():
-    for name in ("wav2vec", "wav2vec_large", "vq_wav2vec", "vq_wav2vec_gumbel", "vq_wav2vec_kmeans"):
+def test_entries_metadata(monkeypatch):
+    """Default checkpoints as in s3prl 0.4.18's hubconf: its converted mirror; ``legacy=True``: fairseq's file."""
+    import s3prl.upstream.vq_wav2vec.hubconf as vq_hubconf
+    import s3prl.upstream.wav2vec.hubconf as w2v_hubconf
+
+    mirror = "https://huggingface.co/s3prl/converted_ckpts/resolve/main/"
+    fairseq = "https://dl.fbaipublicfiles.com/fairseq/wav2vec/"
+    files = {"wav2vec": "wav2vec_large.pt", "wav2vec_large": "wav2vec_large.pt", "vq_wav2vec": "vq-wav2vec.pt",
+             "vq_wav2vec_gumbel": "vq-wav2vec.pt", "vq_wav2vec_kmeans": "vq-wav2vec_kmeans.pt"}
+    asked = []
+    for mod in (w2v_hubconf, vq_hubconf):
+        monkeypatch.setattr(mod, "_load", lambda ckpt, **kw: asked.append(ckpt))
+    for name, file in files.items():
         info = getattr(hub, name).info
-        assert info.ckpt.startswith("https://dl.fbaipublicfiles.com/fairseq/wav2vec/")
+        assert info.ckpt == mirror + file
         assert (info.stride, info.layers, info.hidden_size) == (160, 13, 512)
-    assert hub.vq_wav2vec_kmeans.info.ckpt.endswith("vq-wav2vec_kmeans.pt")
+        getattr(hub, name)()
+        getattr(hub, name)(legacy=True)
+        getattr(hub, name)(ckpt="/x.pt", legacy=True)
+        assert asked[-3:] == [mirror + file, fairseq + file, "/x.pt"]
 
 
 LARGE_FEAT = "[(512, 10, 5), (512, 8, 4), (512, 4, 2), (512, 4, 2), (512, 4, 2), (512, 1, 1), (512, 1, 1), (512, 1, 1)]"

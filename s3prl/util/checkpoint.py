@@ -15,13 +15,14 @@ from __future__ import annotations
 import _compat_pickle
 import argparse
 import io
-import pickle
+import logging
 import pickletools
 import re
 import typing
 import zipfile
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 import torch
@@ -29,10 +30,12 @@ import torch
 __all__ = [
     "load_checkpoint",
     "UnsafeCheckpointError",
+    "UnsupportedCheckpointError",
     "StandIn",
     "SAFE_GLOBALS",
     "to_plain",
-    "check_state_dict_keys",
+    "load_state_dict_strict",
+    "note_unused_entries",
     "CheckpointKeyError",
 ]
 
@@ -178,6 +181,31 @@ SAFE_GLOBALS: list = [
     np.dtype,
     (np.dtype, "numpy.core.multiarray.dtype"),
 ]
+
+
+def _safe_reconstructor(cls: Any, base: Any, state: Any) -> Any:
+    """Stand-in for ``copyreg._reconstructor``, which pickle protocols 0 and 1 call to
+    rebuild a plain object (``argparse.Namespace``, fairseq's ``Dictionary``...).
+
+    The real function calls ``base.__new__`` / ``base.__init__``; this one only
+    creates ``object.__new__(cls)`` for a class the allowlist already admitted
+    (``argparse.Namespace`` or a stand-in); the pickle's ``BUILD`` then sets its
+    attributes as for protocol 2. Anything else is refused.
+    """
+    if base is not object or state is not None or not (
+        isinstance(cls, type) and issubclass(cls, (argparse.Namespace, StandIn))
+    ):
+        raise UnsafeCheckpointError(
+            f"refused copyreg._reconstructor({getattr(cls, '__qualname__', cls)!r}, "
+            f"{getattr(base, '__qualname__', base)!r}, ...): only plain allowlisted classes are rebuilt"
+        )
+    return object.__new__(cls)
+
+
+SAFE_GLOBALS += [
+    (_safe_reconstructor, "copyreg._reconstructor"),
+    (object, "builtins.object"),  # the ``base`` argument above; calling it builds an empty object
+]
 # numpy scalars (e.g. fairseq's ``best_loss``) and their dtype classes.
 _np_scalar = getattr(np, "_core", np.core).multiarray.scalar
 SAFE_GLOBALS += [
@@ -248,8 +276,13 @@ def load_checkpoint(
     Raises:
         FileNotFoundError: ``path`` does not exist.
         UnsafeCheckpointError: the file asks for a global outside the allowlist;
-            the message names it. Nothing from the file was executed.
-        RuntimeError: the file is not a readable PyTorch checkpoint.
+            the message names it (and what the file is). Nothing from the file
+            was executed.
+        UnsupportedCheckpointError: (a ``RuntimeError``) an intact file pickled
+            with a protocol whose opcodes the weights-only unpickler lacks (0, 1,
+            4, 5); the message names the format, protocol and opcode.
+        RuntimeError: the file is not a readable PyTorch checkpoint (truncated,
+            corrupt, or another kind of file).
     """
     path = Path(path)
     if not path.is_file():
@@ -258,32 +291,167 @@ def load_checkpoint(
     with torch.serialization.safe_globals(allow):
         try:
             return torch.load(path, map_location=map_location, weights_only=True)
-        except pickle.UnpicklingError as err:
-            allowed = {_global_name(g) for g in allow}
-            found = _globals_named_in(path, str(err))
-            refused = sorted(found - allowed)
-            if not refused:
-                raise RuntimeError(
-                    f"could not read checkpoint {path} with the weights-only unpickler: "
-                    f"{_short_reason(err)}{_CORRUPT_HINT}"
-                ) from None
-            raise UnsafeCheckpointError(
-                f"refused to load {path}: it asks for the Python global(s) "
-                f"{', '.join(repr(r) for r in refused)}, which are not on s3prl's allowlist "
-                "of safe checkpoint classes (s3prl.util.checkpoint.SAFE_GLOBALS). Nothing from "
-                "the file was executed. If this is a genuine checkpoint format, please report it."
-            ) from None
-        except Exception as err:  # noqa: BLE001 - corrupt/truncated files fail in many ways
-            raise RuntimeError(
-                f"could not read checkpoint {path} ({type(err).__name__}): "
-                f"{_short_reason(err)}{_CORRUPT_HINT}"
-            ) from err
+        except Exception as err:  # noqa: BLE001 - refused, unsupported or corrupt: say which
+            raise _explain_failure(path, err, {_global_name(g) for g in allow}) from None
+
+
+class UnsupportedCheckpointError(RuntimeError):
+    """An intact checkpoint in a pickle format the weights-only unpickler cannot read.
+
+    PyTorch's weights-only unpickler reads the opcodes of pickle protocols 2 and
+    3 (``torch.save`` writes protocol 2); a file saved with
+    ``pickle_protocol=0, 1, 4 or 5`` can use opcodes it refuses. The message says
+    what the file is (zip or legacy format, protocol) and which opcode was
+    refused. Nothing from the file was executed.
+    """
 
 
 _CORRUPT_HINT = (
     ". The file may be truncated, corrupt or not a PyTorch checkpoint; if it was "
     "downloaded, download it again (refresh=True)."
 )
+_UNSUPPORTED_OPERAND = re.compile(r"Unsupported operand (\d+)")
+
+
+def _explain_failure(path: Path, err: BaseException, allowed: set) -> Exception:
+    """The error to raise for a checkpoint ``torch.load(weights_only=True)`` refused.
+
+    In this order: a global outside the allowlist (:class:`UnsafeCheckpointError`,
+    naming it); an intact file whose pickle uses an opcode the weights-only
+    unpickler lacks (:class:`UnsupportedCheckpointError`, naming the format,
+    protocol and opcode); else a ``RuntimeError`` that says the file may be
+    truncated or corrupt. All found by reading the file's pickles statically.
+    """
+    info = _inspect_pickles(path)
+    message = str(err)
+    found = set(_GLOBAL_IN_MESSAGE.findall(message)) | info.globals
+    if info.fmt == "zip":
+        try:
+            found |= set(torch.serialization.get_unsafe_globals_in_checkpoint(path))
+        except Exception:  # noqa: BLE001 - protocols 0/1/4/5: our own scan above covers them
+            pass
+    from torch._weights_only_unpickler import _get_allowed_globals
+
+    refused = sorted({_py3_name(g) for g in found if "." in g} - set(_get_allowed_globals()) - allowed)
+    if refused:
+        return UnsafeCheckpointError(
+            f"refused to load {path}: it asks for the Python global(s) "
+            f"{', '.join(repr(r) for r in refused)}, which are not on s3prl's allowlist "
+            "of safe checkpoint classes (s3prl.util.checkpoint.SAFE_GLOBALS). Nothing from "
+            f"the file was executed. The file is {info.describe()}. If this is a genuine "
+            "checkpoint format, please report it."
+        )
+    operand = _UNSUPPORTED_OPERAND.search(message)
+    if operand and info.intact:
+        op = pickletools.code2op.get(chr(int(operand.group(1))))
+        name = f"{op.name} ({int(operand.group(1))})" if op else operand.group(1)
+        return UnsupportedCheckpointError(
+            f"could not read checkpoint {path}: it is {info.describe()}, {info.intact_words()}, but its pickle "
+            f"uses the opcode {name}, which PyTorch's weights-only unpickler does not read (it "
+            "reads pickle protocols 2 and 3; torch.save writes 2). The file was refused without "
+            "running any of it. If you trust its source, re-save it with the default protocol: "
+            "torch.save(torch.load(path, weights_only=False), new_path)."
+        )
+    what = f" (the file looks like {info.describe()})" if info.fmt != "unknown" else ""
+    return RuntimeError(
+        f"could not read checkpoint {path}{what} ({type(err).__name__}): "
+        f"{_short_reason(err)}{_CORRUPT_HINT}"
+    )
+
+
+@dataclass
+class _PickleInfo:
+    """What a static read of a checkpoint's pickles found (nothing executed)."""
+
+    fmt: str = "unknown"  # "zip", "legacy" (torch.save before 1.6 / _use_new_zipfile_serialization=False)
+    protocol: int | None = None
+    intact: bool = False
+    globals: set = field(default_factory=set)
+
+    def describe(self) -> str:
+        kind = {"zip": "a PyTorch checkpoint (zip format)",
+                "legacy": "a PyTorch checkpoint (legacy non-zip format)"}.get(self.fmt, "an unknown file")
+        return kind if self.protocol is None else f"{kind} pickled with protocol {self.protocol}"
+
+    def intact_words(self) -> str:
+        if self.fmt == "zip":
+            return "intact (every zip member passes its CRC check)"
+        return "with complete pickles (the raw tensor bytes after them are not checked)"
+
+
+def _scan_pickle(data: bytes, start: int = 0) -> tuple[int, int | None, set]:
+    """Parse one pickle of ``data`` at ``start`` with :mod:`pickletools` (static).
+
+    Returns:
+        ``(end, protocol, globals)``: the offset after its ``STOP``, its protocol
+        (the ``PROTO`` argument; without one, the highest protocol its opcodes
+        need: 0 or 1) and the ``module.name`` globals it names (``GLOBAL``, and
+        ``STACK_GLOBAL`` from the strings pushed or fetched from the memo).
+
+    Raises:
+        ValueError: the bytes are not one complete pickle.
+    """
+    stream = io.BytesIO(data)
+    stream.seek(start)
+    found: set = set()
+    proto, needed = None, 0
+    memo: dict = {}
+    strings: list = []  # recent string pushes (or None for any other push)
+    end = None
+    for op, arg, _pos in pickletools.genops(stream):
+        needed = max(needed, op.proto)
+        if op.name == "PROTO":
+            proto = int(arg)
+        elif op.name == "GLOBAL":
+            module, _, name = str(arg).partition(" ")
+            found.add(f"{module}.{name}")
+        elif op.name == "STACK_GLOBAL":
+            if len(strings) >= 2 and isinstance(strings[-2], str) and isinstance(strings[-1], str):
+                found.add(f"{strings[-2]}.{strings[-1]}")
+            else:
+                found.add("<unknown>.<STACK_GLOBAL>")
+        elif op.name in ("MEMOIZE", "PUT", "BINPUT", "LONG_BINPUT"):
+            key = len(memo) if op.name == "MEMOIZE" else arg
+            memo[key] = strings[-1] if strings else None
+            continue
+        elif op.name in ("GET", "BINGET", "LONG_BINGET"):
+            strings.append(memo.get(arg))
+            continue
+        elif op.name == "STOP":
+            end = stream.tell()
+        strings.append(arg if isinstance(arg, str) and "UNICODE" in op.name else None)
+    if end is None:
+        raise ValueError("incomplete pickle")
+    return end, (proto if proto is not None else needed), found
+
+
+def _inspect_pickles(path: Path) -> _PickleInfo:
+    """Find a checkpoint's format, pickle protocol, completeness and named globals."""
+    info = _PickleInfo()
+    try:
+        if zipfile.is_zipfile(path):
+            info.fmt = "zip"
+            with zipfile.ZipFile(path) as zf:
+                names = [n for n in zf.namelist() if n.endswith("data.pkl")]
+                if not names:
+                    return info
+                data = zf.read(names[0])
+                crc_ok = zf.testzip() is None
+            _end, info.protocol, info.globals = _scan_pickle(data)
+            info.intact = crc_ok
+            return info
+        data = path.read_bytes()
+        # legacy format: magic number, protocol version, sys info, the object,
+        # the storage keys (five pickles), then the raw storage bytes
+        offset, protocols = 0, []
+        for _ in range(5):
+            offset, proto, found = _scan_pickle(data, offset)
+            protocols.append(proto)
+            info.globals |= found
+        info.fmt, info.protocol, info.intact = "legacy", protocols[3], True
+    except Exception:  # noqa: BLE001 - not (or no longer) parseable: what was found stays
+        pass
+    return info
 
 
 def _global_name(g: Any) -> str:
@@ -293,49 +461,6 @@ def _global_name(g: Any) -> str:
 
 
 _GLOBAL_IN_MESSAGE = re.compile(r"GLOBAL ([A-Za-z_][\w.]*)")
-
-
-def _globals_in_pickle_bytes(data: bytes) -> set:
-    """Globals named by the pickle(s) in ``data`` (static scan, nothing executed).
-
-    Handles several concatenated pickles (the legacy ``torch.save`` format) and
-    ``STACK_GLOBAL`` (protocol >= 4, module and name are the last two strings).
-    """
-    found: set = set()
-    stream = io.BytesIO(data)
-    while stream.tell() < len(data):
-        strings: list = []
-        try:
-            for op, arg, _pos in pickletools.genops(stream):
-                if op.name == "GLOBAL":
-                    module, _, name = str(arg).partition(" ")
-                    found.add(f"{module}.{name}")
-                elif op.name == "STACK_GLOBAL" and len(strings) >= 2:
-                    found.add(f"{strings[-2]}.{strings[-1]}")
-                elif isinstance(arg, str) and "UNICODE" in op.name:
-                    strings.append(arg)
-        except Exception:  # noqa: BLE001 - not (or no longer) a pickle: stop scanning
-            break
-        if stream.tell() == 0:
-            break
-    return found
-
-
-def _globals_named_in(path: Path, message: str) -> set:
-    """Globals a checkpoint asks for: torch's scan (zip format), a static scan
-    of the pickles (zip members ``*.pkl`` or a legacy/plain pickle file), and
-    any ``GLOBAL x.y`` in torch's error message."""
-    found = set(_GLOBAL_IN_MESSAGE.findall(message))
-    try:
-        if zipfile.is_zipfile(path):
-            found |= set(torch.serialization.get_unsafe_globals_in_checkpoint(path))
-        else:
-            found |= _globals_in_pickle_bytes(path.read_bytes())
-    except Exception:  # noqa: BLE001 - unreadable: only the message's names remain
-        pass
-    from torch._weights_only_unpickler import _get_allowed_globals
-
-    return {_py3_name(g) for g in found if "." in g} - set(_get_allowed_globals())
 
 
 def _py3_name(qualified: str) -> str:
@@ -361,11 +486,17 @@ def _short_reason(err: BaseException) -> str:
 
 
 class CheckpointKeyError(KeyError, ValueError):
-    """A checkpoint's state-dict keys do not match the model (missing or unexpected keys).
+    """A checkpoint's weights do not fit the model.
+
+    Raised by :func:`load_state_dict_strict` (the one weight loader of every
+    upstream family) for missing or unexpected keys, a tensor of the wrong
+    shape, a non-floating (e.g. int64) tensor where the model has floating
+    weights, NaN/Inf values, or an entry that is not a tensor. The message
+    names the checkpoint file and the keys.
 
     Both a ``KeyError`` and a ``ValueError``: ``except ValueError`` catches a bad
-    checkpoint from every upstream family (most report key mismatches as
-    ``ValueError``). ``str()`` is the plain message (not ``KeyError``'s repr).
+    checkpoint from every upstream family. ``str()`` is the plain message (not
+    ``KeyError``'s repr).
     """
 
     def __str__(self) -> str:
@@ -377,26 +508,131 @@ def _key_list(keys: list, limit: int) -> str:
     return f"{keys[:limit]}" + (f" (+{more} more)" if more > 0 else "")
 
 
-def check_state_dict_keys(expected: Iterable[str], found: Iterable[str], where: str, limit: int = 20) -> None:
-    """Refuse a state dict whose keys differ from the model's.
+_logger = logging.getLogger(__name__)
+_NOTED: set = set()
+
+
+def note_unused_entries(where: Any, entries: Iterable[str], what: str = "non-weight entries") -> None:
+    """Log, once per checkpoint and set of names, the entries a loader leaves unread.
+
+    Checkpoints carry training state besides the weights (step counters,
+    optimizer and scheduler state, runner settings, training-only heads).
+    They are no reason to refuse a file; this records at ``INFO`` level which
+    ones were skipped, so a user can see it (``logging.getLogger("s3prl")``).
 
     Args:
-        expected: the keys the model loads (e.g. ``model.state_dict().keys()``).
-        found: the checkpoint's keys (training-only keys already removed).
-        where: the start of the message, naming the checkpoint and what it was
-            compared with (e.g. ``"checkpoint x.pt does not match DeCoAR 2.0"``).
-        limit: how many keys of each kind the message lists (sorted).
+        where: the checkpoint file (or a description of it).
+        entries: names of the unread entries (nothing is logged when empty).
+        what: how to call them in the message.
+    """
+    names = sorted(map(str, entries))
+    if not names:
+        return
+    token = (str(where), what, tuple(names))
+    if token in _NOTED:
+        return
+    _NOTED.add(token)
+    _logger.info("checkpoint %s: ignoring %s %s", where, what, _key_list(names, 20))
+
+
+def load_state_dict_strict(
+    module: torch.nn.Module,
+    state_dict: Any,
+    *,
+    where: Any,
+    rename: Mapping[str, str] | Callable[[str], str] | None = None,
+    ignore_prefixes: Iterable[str] = (),
+    ignore_keys: Iterable[str] = (),
+    require_ignored: Iterable[str] = (),
+    what: str = "the architecture its config describes",
+    limit: int = 20,
+) -> dict:
+    """Load a checkpoint's weights into ``module`` strictly, checking every tensor.
+
+    The one weight loader of all upstream families. Steps: rename the
+    checkpoint's keys (``rename``), drop the training-only ones
+    (``ignore_keys``, ``ignore_prefixes``), then require exactly the module's
+    ``state_dict()`` keys, each a tensor of the module's shape, of a floating
+    dtype where the module's is floating (integer buffers must stay integer),
+    with finite values only. Floating tensors are cast to the module's dtype.
+
+    Args:
+        module: the model to fill (its parameters and persistent buffers).
+        state_dict: the checkpoint's weights, name -> tensor.
+        where: the checkpoint file; every message starts with ``checkpoint <where>``.
+        rename: checkpoint key -> module key, as a dict (keys not in it are kept)
+            or a function of the key. Applied before the ``ignore_*`` checks.
+        ignore_prefixes: (renamed) keys starting with one of these are dropped
+            (training-only heads, EMA teachers...).
+        ignore_keys: (renamed) keys that are dropped when present.
+        require_ignored: keys the original model always has but the upstream
+            does not read: they must be present, and are dropped.
+        what: what the weights were compared with, for the message.
+        limit: how many keys of each kind a message lists (sorted).
+
+    Returns:
+        The dict that was loaded (module key -> tensor, as in the checkpoint).
 
     Raises:
-        CheckpointKeyError: (a ``KeyError`` and a ``ValueError``)
-            ``"<where>: missing keys [...]; unexpected keys [...]"`` when
-            a key is missing or unexpected (lists longer than ``limit`` end
-            with ``(+N more)``).
+        CheckpointKeyError: (a ``KeyError`` and a ``ValueError``) the weights are
+            not a mapping; two checkpoint keys rename to one; keys are missing or
+            unexpected (``missing keys [...]; unexpected keys [...]``); an entry is
+            not a tensor; a shape differs (``key: checkpoint (a, b) vs model (c, d)``);
+            a dtype is not floating where the model's is (or the reverse); a tensor
+            holds NaN/Inf (named with the count). Lists longer than ``limit`` end
+            with ``(+N more)``.
     """
-    expected, found = set(expected), set(found)
-    missing, unexpected = sorted(expected - found), sorted(found - expected)
+    head = f"checkpoint {where}"
+    if not isinstance(state_dict, Mapping):
+        raise CheckpointKeyError(
+            f"{head}: the weights are a {type(state_dict).__name__}, not a state dict (name -> tensor)"
+        )
+    if rename is None:
+        def _rename(k: str) -> str:
+            return k
+    elif callable(rename):
+        _rename = rename
+    else:
+        table = dict(rename)
+
+        def _rename(k: str) -> str:
+            return table.get(k, k)
+
+    renamed: dict = {}
+    origin: dict = {}
+    for key, value in state_dict.items():
+        new = _rename(str(key))
+        if new in renamed:
+            raise CheckpointKeyError(f"{head}: keys {origin[new]!r} and {key!r} both name {new!r}")
+        renamed[new], origin[new] = value, key
+    prefixes = tuple(ignore_prefixes)
+    dropped_keys = set(ignore_keys) | set(require_ignored)
+    kept = {k: v for k, v in renamed.items() if k not in dropped_keys and not k.startswith(prefixes)}
+    own = module.state_dict()
+    missing = sorted(set(own) - set(kept)) + sorted(set(require_ignored) - set(renamed))
+    unexpected = sorted(set(kept) - set(own))
     if missing or unexpected:
         raise CheckpointKeyError(
-            f"{where}: missing keys {_key_list(missing, limit)}; "
+            f"{head} does not match {what}: missing keys {_key_list(missing, limit)}; "
             f"unexpected keys {_key_list(unexpected, limit)}"
         )
+    problems = []
+    for k in sorted(kept):
+        v, ref = kept[k], own[k]
+        if not isinstance(v, torch.Tensor):
+            problems.append(f"{k} holds a {type(v).__name__}, not a tensor")
+        elif tuple(v.shape) != tuple(ref.shape):
+            problems.append(f"{k}: checkpoint {tuple(v.shape)} vs model {tuple(ref.shape)}")
+        elif v.is_complex() or v.is_floating_point() != ref.is_floating_point():
+            problems.append(f"{k} has dtype {v.dtype}, the model's is {ref.dtype}")
+        elif v.is_floating_point() and v.device.type != "meta":
+            bad = int((~torch.isfinite(v)).sum())
+            if bad:
+                problems.append(f"{k} has {bad} non-finite (NaN/Inf) value(s) of {v.numel()}")
+    if problems:
+        raise CheckpointKeyError(
+            f"{head}: weights that do not fit {what}: {_key_list(problems, limit)}"
+        )
+    with torch.no_grad():
+        module.load_state_dict(kept, strict=True)
+    return kept

@@ -9,6 +9,13 @@ with keys ``feature_extractor.conv_layers.{i}.0.weight`` (conv, no bias),
 ``feature_aggregator.residual_proj.{i}.weight`` (1x1 conv where the dim changes),
 ``wav2vec_predictions.project_to_steps.{weight,bias}`` (training head), and for
 vq-wav2vec ``vector_quantizer.*``.
+
+The original s3prl 0.4.18 toolkit's converted files (``s3prl/upstream/wav2vec/convert.py``,
+``load_and_convert_fairseq_ckpt``: ``torch.save({"task_cfg": cfg["task"], "model_cfg":
+cfg["model"], "model_weight": state["model"]})`` with ``cfg = OmegaConf.to_container(
+state["cfg"])`` from fairseq's ``load_checkpoint_to_cpu``): plain dicts; ``model_cfg`` holds the
+fields of fairseq's ``Wav2VecConfig`` dataclass plus ``_name``, ``task_cfg`` those of
+``AudioPretrainingConfig``. Written by :func:`write_s3prl_converted`.
 """
 
 from __future__ import annotations
@@ -134,6 +141,53 @@ def write_fairseq_wav2vec(dst: Path, args: argparse.Namespace, seed: int, name: 
                                    "lr_scheduler_state": {"best": 2.5}, "num_updates": 400000}],
             "extra_state": {"epoch": 10, "train_iterator": {"epoch": 10}, "val_loss": 2.5},
             "last_optimizer_state": {},
+        },
+        path,
+    )
+    return path
+
+
+#: Fields of fairseq's ``Wav2VecConfig`` (``fairseq/models/wav2vec/wav2vec.py``), in its order.
+WAV2VEC_CONFIG_FIELDS = (
+    "prediction_steps", "sample_distance", "cross_sample_negatives", "num_negatives",
+    "conv_feature_layers", "conv_aggregator_layers", "dropout", "dropout_features", "dropout_agg",
+    "aggregator", "gru_dim", "no_conv_bias", "agg_zero_pad", "skip_connections_feat",
+    "skip_connections_agg", "residual_scale", "log_compression", "balanced_classes",
+    "project_features", "non_affine_group_norm", "offset", "activation", "vq_type", "vq_vars",
+    "vq_groups", "vq_dim", "vq_depth", "combine_groups", "vq_temp", "vq_gamma", "infonce",
+)
+
+
+def converted_model_cfg(args: argparse.Namespace, drop=()) -> dict:
+    """``cfg["model"]`` as fairseq builds it from a legacy ``args`` (``_name`` + dataclass fields)."""
+    cfg = {"_name": "wav2vec"}
+    for k in WAV2VEC_CONFIG_FIELDS:
+        if k not in drop:
+            v = getattr(args, k)
+            cfg[k] = tuple(eval(v)) if k == "vq_temp" else v  # noqa: S307 - our own literal
+    return cfg
+
+
+def converted_task_cfg() -> dict:
+    """``cfg["task"]``: fairseq ``AudioPretrainingConfig`` fields (wav2vec 1 does not normalize)."""
+    return {
+        "_name": "audio_pretraining", "data": "/manifest", "labels": None, "binarized_dataset": False,
+        "sample_rate": 16000, "normalize": False, "enable_padding": False, "max_sample_size": 150000,
+        "min_sample_size": None, "num_batch_buckets": 0, "precompute_mask_indices": False,
+        "inferred_w2v_config": None, "tpu": False, "text_compression_level": "none",
+    }
+
+
+def write_s3prl_converted(dst: Path, args: argparse.Namespace, seed: int, name: str, drop=()) -> Path:
+    """The original s3prl toolkit's converted file of the fairseq checkpoint ``args`` / ``seed`` give."""
+    dst = Path(dst)
+    dst.mkdir(parents=True, exist_ok=True)
+    path = dst / name
+    torch.save(
+        {
+            "task_cfg": converted_task_cfg(),
+            "model_cfg": converted_model_cfg(args, drop),
+            "model_weight": make_state(args, seed),
         },
         path,
     )

@@ -46,9 +46,8 @@ from s3prl.upstream.interface import UpstreamBase
 from .layout import (
     build_frontend,
     check_options,
-    check_state_keys,
     check_vq_paras,
-    load_used_weights,
+    load_weights,
     read_config_model_checkpoint,
     training_head_keys,
 )
@@ -172,9 +171,11 @@ class UpstreamExpert(UpstreamBase):
 
     Raises:
         FileNotFoundError: ``ckpt`` does not exist.
-        ValueError: the checkpoint is not in the layout, its config has unknown
-            or inconsistent settings, or its state dict has missing /
-            unexpected keys or wrong shapes (the message names them).
+        ValueError: the checkpoint is not in the layout, or its config has unknown
+            or inconsistent settings.
+        s3prl.util.checkpoint.CheckpointKeyError (KeyError, ValueError): weights
+            missing, unexpected, misshapen, non-floating or non-finite (the file and
+            the keys named).
     """
 
     def __init__(self, ckpt: str | os.PathLike, **kwargs):
@@ -186,8 +187,7 @@ class UpstreamExpert(UpstreamBase):
         paras = _check_paras(config["model"]["paras"])
         self.config = config
         self.vq_groups = paras["vq_groups"]
-        used, ignored = apc_state_keys(paras["num_layers"], paras["vq_groups"])
-        check_state_keys(state, used, ignored, "APC")
+        _used, ignored = apc_state_keys(paras["num_layers"], paras["vq_groups"])
         self.model = APC(
             self.frontend.output_dim,
             paras["hidden_size"],
@@ -195,7 +195,7 @@ class UpstreamExpert(UpstreamBase):
             paras["residual"],
             paras["dropout"],
         )
-        load_used_weights(self.model, {k: state[k] for k in used}, "APC")
+        load_weights(self.model, state, ignored, "APC", ckpt)
         self.downsample_rate = self.frontend.downsample_rate
         self.receptive_field = self.frontend.receptive_field
         self.hidden_sizes = [paras["hidden_size"]] * paras["num_layers"]

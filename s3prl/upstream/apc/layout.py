@@ -32,14 +32,19 @@ from typing import Any, Iterable, Mapping
 import torch
 from torch import Tensor
 
-from s3prl.util.checkpoint import load_checkpoint, to_plain
+from s3prl.util.checkpoint import (
+    load_checkpoint,
+    load_state_dict_strict,
+    note_unused_entries,
+    to_plain,
+)
 
 __all__ = [
     "read_config_model_checkpoint",
-    "check_state_keys",
     "check_options",
     "check_vq_paras",
     "training_head_keys",
+    "load_weights",
     "fbank_options",
     "build_frontend",
 ]
@@ -78,10 +83,11 @@ def read_config_model_checkpoint(path: str | os.PathLike, family: str) -> tuple[
     if not isinstance(config, Mapping):
         raise ValueError(f"{family} checkpoint {path}: 'config' is a {type(config).__name__}, not a dict")
     state = ckpt["model"]
-    if not isinstance(state, Mapping) or not all(isinstance(v, Tensor) for v in state.values()):
+    if not isinstance(state, Mapping):
         raise ValueError(
             f"{family} checkpoint {path}: 'model' must be a state dict (parameter name -> tensor)"
         )
+    note_unused_entries(path, [k for k in ckpt if k not in ("config", "model")])
     for section in ("data", "model"):
         if not isinstance(config.get(section), Mapping):
             raise ValueError(f"{family} checkpoint {path}: config has no '{section}' section")
@@ -139,7 +145,7 @@ def training_head_keys(vq_groups: int) -> list[str]:
     """State-dict keys of the training-only heads of APC / VQ-APC / NPC checkpoints:
     the ``postnet`` (predicts the future frame) and each VQ group's ``vq_layers.<g>.*``
     (the hidden states are taken before quantisation). They must be in the file
-    (see :func:`check_state_keys`) but are not loaded."""
+    (see :func:`load_weights`) but are not loaded."""
     ignored = ["postnet.weight", "postnet.bias"]
     for g in range(vq_groups):
         ignored += [
@@ -150,56 +156,33 @@ def training_head_keys(vq_groups: int) -> list[str]:
     return ignored
 
 
-def check_state_keys(
+def load_weights(
+    module: torch.nn.Module,
     state: Mapping[str, Tensor],
-    used: Iterable[str],
     ignored: Iterable[str],
     family: str,
+    path: str | os.PathLike,
 ) -> None:
-    """Every key of ``state`` must be used or explicitly ignored, and vice versa.
+    """Load the checkpoint's ``model`` state dict into ``module`` with
+    :func:`s3prl.util.checkpoint.load_state_dict_strict`.
 
     Args:
+        module: the model whose ``state_dict()`` keys are the used weights.
         state: the checkpoint's state dict.
-        used: keys the upstream loads.
         ignored: keys the original model has but that do not feed the hidden
-            states (training-only heads); they must be present but are not read.
+            states (training-only heads, :func:`training_head_keys`): they must be
+            present but are not read.
         family: model name for the message.
+        path: the checkpoint file, named in the message.
 
     Raises:
-        ValueError: naming the missing keys (expected from the config but
-            absent) and the unexpected keys (present but unknown).
+        s3prl.util.checkpoint.CheckpointKeyError (KeyError, ValueError): missing
+            or unexpected keys, wrong shapes, non-floating or non-finite weights
+            (the file and the keys named).
     """
-    expected = set(used) | set(ignored)
-    missing = sorted(expected - set(state))
-    unexpected = sorted(set(state) - expected)
-    if missing or unexpected:
-        parts = []
-        if missing:
-            parts.append(f"missing key(s) {missing}")
-        if unexpected:
-            parts.append(f"unexpected key(s) {unexpected}")
-        raise ValueError(
-            f"{family} checkpoint does not match the architecture in its config: "
-            + "; ".join(parts)
-        )
-
-
-def load_used_weights(module: torch.nn.Module, state: Mapping[str, Tensor], family: str) -> None:
-    """Copy ``state`` (already key-checked) into ``module``, checking every shape.
-
-    Raises:
-        ValueError: a tensor's shape differs from the architecture's; the
-            message names the key and both shapes.
-    """
-    own = module.state_dict()
-    bad = [
-        f"{k}: checkpoint {tuple(v.shape)} vs model {tuple(own[k].shape)}"
-        for k, v in state.items()
-        if k in own and tuple(v.shape) != tuple(own[k].shape)
-    ]
-    if bad:
-        raise ValueError(f"{family} checkpoint tensor shapes differ from its config: " + "; ".join(bad))
-    module.load_state_dict({k: v for k, v in state.items() if k in own}, strict=True)
+    load_state_dict_strict(
+        module, state, where=path, require_ignored=ignored, what=f"the {family} architecture in its config"
+    )
 
 
 #: Keys of ``config["data"]["audio"]`` the original toolkit understands. The

@@ -37,6 +37,7 @@ recurrent autoregressor runs on packed sequences (each wav's own frames).
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import torch
@@ -45,7 +46,12 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from s3prl.upstream.interface import UpstreamBase, padding_mask
-from s3prl.util.checkpoint import check_state_dict_keys, load_checkpoint, to_plain
+from s3prl.util.checkpoint import (
+    load_checkpoint,
+    load_state_dict_strict,
+    note_unused_entries,
+    to_plain,
+)
 
 __all__ = ["UpstreamExpert", "CPC_DEFAULTS", "ENCODER_CONVS"]
 
@@ -85,14 +91,6 @@ class _Norm(nn.Module):
         elif mode != "ID":
             raise ValueError(f"checkpoint config normMode={mode!r}: expected layerNorm, instanceNorm, batchNorm or ID")
 
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        # BatchNorm1d keys sit directly under batchNorm{i}. in the checkpoint
-        if self.mode == "batchNorm":
-            for k in ("weight", "bias", "running_mean", "running_var", "num_batches_tracked"):
-                if prefix + k in state_dict:
-                    state_dict[prefix + "bn." + k] = state_dict.pop(prefix + k)
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
-
     def forward(self, x: Tensor, mask: Tensor) -> Tensor:  # x: (B, C, T)
         if self.mode == "layerNorm":
             mean = x.mean(dim=1, keepdim=True)
@@ -109,12 +107,13 @@ class _Norm(nn.Module):
                                 False, 0.0, self.bn.eps)
         return x
 
-    def state_keys(self, prefix: str) -> list[str]:
-        if self.mode in ("layerNorm", "instanceNorm"):
-            return [prefix + "weight", prefix + "bias"]
-        if self.mode == "batchNorm":
-            return [prefix + k for k in ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")]
-        return []
+
+_BN_KEY = re.compile(r"^(gEncoder\.batchNorm\d+\.)(weight|bias|running_mean|running_var|num_batches_tracked)$")
+
+
+def _bn_rename(key: str) -> str:
+    """CPC_audio's BatchNorm1d keys sit directly under ``batchNorm{i}.``; ours under ``batchNorm{i}.bn.``."""
+    return _BN_KEY.sub(r"\1bn.\2", key)
 
 
 class CPCEncoder(nn.Module):
@@ -185,7 +184,8 @@ class UpstreamExpert(UpstreamBase):
 
     Raises:
         ValueError: not a CPC_audio checkpoint, or bad config values.
-        s3prl.util.checkpoint.CheckpointKeyError (KeyError, ValueError): missing or unexpected weight keys (named).
+        s3prl.util.checkpoint.CheckpointKeyError (KeyError, ValueError): weights missing, unexpected,
+            misshapen, non-floating or non-finite (the file and the keys named).
         NotImplementedError: MFCC/LFB encoders or a transformer autoregressor.
     """
 
@@ -199,6 +199,7 @@ class UpstreamExpert(UpstreamBase):
         if not isinstance(state, dict) or "weights" not in state or "config" not in state:
             keys = sorted(state) if isinstance(state, dict) else type(state).__name__
             raise ValueError(f"{ckpt}: not a CPC_audio checkpoint: expected keys 'config' and 'weights', got {keys}")
+        note_unused_entries(ckpt, [k for k in state if k not in ("config", "weights")])
         raw = to_plain(state["config"])
         if not isinstance(raw, dict):
             raise ValueError(f"{ckpt}: 'config' is a {type(raw).__name__}, expected a dict")
@@ -218,12 +219,8 @@ class UpstreamExpert(UpstreamBase):
             ar_dim = enc_dim
         else:
             self.gAR = CPCAR(enc_dim, ar_dim, int(cfg["nLevelsGRU"]), cfg["arMode"], cfg["cpc_mode"] == "reverse")
-        weights = state["weights"]
-        expected = {k for k in self.state_dict() if ".bn." not in k}
-        for i in range(len(ENCODER_CONVS)):
-            expected |= set(getattr(self.gEncoder, f"batchNorm{i}").state_keys(f"gEncoder.batchNorm{i}."))
-        check_state_dict_keys(expected, weights, f"checkpoint {ckpt} does not match the architecture its config describes")
-        self.load_state_dict(dict(weights), strict=True)
+        rename = _bn_rename if cfg["normMode"] == "batchNorm" else None
+        load_state_dict_strict(self, state["weights"], where=ckpt, rename=rename)
         self.eval()
         self.hidden_sizes = [enc_dim, ar_dim]
         n = 1

@@ -49,7 +49,12 @@ from torch import Tensor, nn
 
 from s3prl.upstream.baseline.features import cmvn, kaldi_fbank
 from s3prl.upstream.interface import UpstreamBase, padding_mask
-from s3prl.util.checkpoint import CheckpointKeyError, check_state_dict_keys, load_checkpoint
+from s3prl.util.checkpoint import (
+    CheckpointKeyError,
+    load_checkpoint,
+    load_state_dict_strict,
+    note_unused_entries,
+)
 
 __all__ = ["UpstreamExpert", "decoar2_features", "USED_PREFIXES"]
 
@@ -139,17 +144,14 @@ class DeCoAR2(nn.Module):
         return hidden
 
 
-def _pos_conv_keys(sd: dict) -> dict:
-    """Map the position-conv parameters to internal names (weight-norm g/v, either pickling style)."""
-    p = "encoder.pos_conv.0."
-    alias = {
-        p + "weight_g": "pos_weight_g",
-        p + "weight_v": "pos_weight_v",
-        p + "parametrizations.weight.original0": "pos_weight_g",
-        p + "parametrizations.weight.original1": "pos_weight_v",
-        p + "bias": "pos_bias",
-    }
-    return {alias.get(k, k): v for k, v in sd.items()}
+#: The position-conv parameters' internal names (weight-norm g/v, either pickling style).
+_POS_CONV_ALIAS = {
+    "encoder.pos_conv.0.weight_g": "pos_weight_g",
+    "encoder.pos_conv.0.weight_v": "pos_weight_v",
+    "encoder.pos_conv.0.parametrizations.weight.original0": "pos_weight_g",
+    "encoder.pos_conv.0.parametrizations.weight.original1": "pos_weight_v",
+    "encoder.pos_conv.0.bias": "pos_bias",
+}
 
 
 class UpstreamExpert(UpstreamBase):
@@ -165,7 +167,9 @@ class UpstreamExpert(UpstreamBase):
 
     Raises:
         ValueError: not a DeCoAR 2.0 checkpoint.
-        s3prl.util.checkpoint.CheckpointKeyError (KeyError, ValueError): missing or unexpected keys under ``post_extract_proj.`` / ``encoder.`` (named).
+        s3prl.util.checkpoint.CheckpointKeyError (KeyError, ValueError): weights under
+            ``post_extract_proj.`` / ``encoder.`` missing, unexpected, misshapen, non-floating or
+            non-finite (the file and the keys named).
     """
 
     downsample_rate = 320
@@ -178,22 +182,23 @@ class UpstreamExpert(UpstreamBase):
         state = load_checkpoint(ckpt)
         if not isinstance(state, dict) or not isinstance(state.get("model"), dict):
             raise ValueError(f"{ckpt}: not a DeCoAR 2.0 checkpoint (expected a dict with a 'model' state dict)")
-        sd = {k: v for k, v in state["model"].items() if k.startswith(USED_PREFIXES)}
+        note_unused_entries(ckpt, [k for k in state if k != "model"])
+        sd = {k: v for k, v in state["model"].items() if str(k).startswith(USED_PREFIXES)}
         for need in ("post_extract_proj.weight", "encoder.layers.0.fc1.weight"):
-            if need not in sd:
-                raise CheckpointKeyError(f"checkpoint {ckpt} lacks {need!r}: not a DeCoAR 2.0 model state dict")
+            if not isinstance(sd.get(need), Tensor) or sd[need].dim() != 2:
+                raise CheckpointKeyError(
+                    f"checkpoint {ckpt}: {need!r} is missing or not a 2-D tensor: not a DeCoAR 2.0 model state dict"
+                )
         dim, in_dim = sd["post_extract_proj.weight"].shape
         ffn = sd["encoder.layers.0.fc1.weight"].shape[0]
         layer_ids = {int(m.group(1)) for k in sd if (m := re.match(r"encoder\.layers\.(\d+)\.", k))}
         n_layers = max(layer_ids) + 1
         v = sd.get("encoder.pos_conv.0.weight_v", sd.get("encoder.pos_conv.0.parametrizations.weight.original1"))
-        if v is None:
+        if not isinstance(v, Tensor) or v.dim() != 3:
             raise CheckpointKeyError(f"checkpoint {ckpt}: missing keys ['encoder.pos_conv.0.weight_v']")
         pos_kernel, pos_groups = v.shape[2], dim // v.shape[1]
         self.model = DeCoAR2(in_dim, dim, ffn, n_layers, attention_heads, pos_kernel, pos_groups)
-        mapped = _pos_conv_keys(sd)
-        check_state_dict_keys(self.model.state_dict(), mapped, f"checkpoint {ckpt} does not match DeCoAR 2.0")
-        self.model.load_state_dict(mapped, strict=True)
+        load_state_dict_strict(self.model, sd, where=ckpt, rename=_POS_CONV_ALIAS, what="DeCoAR 2.0")
         self.model.eval()
         self.num_mel_bins = in_dim
         self.hidden_sizes = [dim] * (n_layers + 1)

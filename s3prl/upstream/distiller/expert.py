@@ -43,7 +43,7 @@ from torch import Tensor, nn
 from s3prl.upstream.interface import UpstreamBase
 from s3prl.upstream.wav2vec2.loading import load_weights, parse_conv_layers, rename_fairseq_keys
 from s3prl.upstream.wav2vec2.modules import ConvFeatureEncoder, TransformerEncoder, Wav2Vec2Config
-from s3prl.util.checkpoint import load_checkpoint, to_plain
+from s3prl.util.checkpoint import CheckpointKeyError, load_checkpoint, note_unused_entries, to_plain
 
 __all__ = ["distiller_config", "PredictionHeads", "DistillerModel", "UpstreamExpert"]
 
@@ -215,8 +215,9 @@ class UpstreamExpert(UpstreamBase):
         s3prl.util.checkpoint.UnsafeCheckpointError: the file asks for a global
             outside the allowlist.
         ValueError: the file is not in the distiller layout (names its top-level
-            keys), has unsupported options, or weights that do not match the
-            architecture (names the keys).
+            keys) or has unsupported options.
+        s3prl.util.checkpoint.CheckpointKeyError (KeyError, ValueError): weights missing,
+            unexpected, misshapen, non-floating or non-finite (the file and the keys named).
     """
 
     def __init__(self, ckpt: str | os.PathLike, dtype: Optional[torch.dtype] = None):
@@ -228,13 +229,17 @@ class UpstreamExpert(UpstreamBase):
                 f"checkpoint {ckpt} is not a distiller checkpoint: expected the keys 'Distiller' "
                 f"(weights) and 'Config'; found {keys}"
             )
+        note_unused_entries(ckpt, [k for k in states if k not in ("Distiller", "Config")])
         config_all = to_plain(states["Config"])
         if not isinstance(config_all, Mapping) or not isinstance(config_all.get("distiller"), Mapping):
             raise ValueError(f"checkpoint {ckpt}: Config has no 'distiller' section")
         config, heads = distiller_config(config_all["distiller"])
         self.config, self.pred_layer_id = config, heads["pred_layer_id"]
         self.model = DistillerModel(config, heads)
-        load_weights(self.model, _rename(states["Distiller"]), f"distiller checkpoint {ckpt}")
+        if not isinstance(states["Distiller"], Mapping):
+            raise CheckpointKeyError(f"checkpoint {ckpt}: 'Distiller' is a {type(states['Distiller']).__name__}, "
+                                     "not a state dict")
+        load_weights(self.model, _rename(states["Distiller"]), ckpt, what="the distiller architecture in its Config")
         self.downsample_rate = config.downsample_rate
         self.receptive_field = config.receptive_field
         self.hidden_sizes = [config.embed_dim] * (1 + config.num_layers) + [heads["final_dim"]] * heads["n_tasks"]

@@ -63,12 +63,12 @@ def build_hf_upstream(
     overrides = {"layer_norm_eps": cfg["layer_norm_eps"]}
     if normalize is not None:
         cfg = {**cfg, "normalize": bool(normalize)}
-    source = f"Hugging Face {model_type} model {path_or_repo_id}"
+    source, what = path_or_repo_id, f"the Hugging Face {model_type} architecture in its config.json"
     if model_type in ("wavlm", "unispeech-sat"):
         from s3prl.upstream.wavlm.expert import WavLMStyleUpstream, wavlm_config
 
         config = wavlm_config(cfg, cfg, **overrides)
-        return WavLMStyleUpstream(config, state, dtype=dtype, source=source)
+        return WavLMStyleUpstream(config, state, dtype=dtype, source=source, what=what)
     from s3prl.upstream.wav2vec2.expert import Wav2Vec2StyleUpstream
     from s3prl.upstream.wav2vec2.loading import (
         config_from_fairseq,
@@ -79,9 +79,9 @@ def build_hf_upstream(
     config = config_from_fairseq(cfg, cfg, **overrides)
     state = rename_fairseq_keys(state, config.pos_conv_depth)
     if cfg["feature_layer_norm"]:
-        return Wav2Vec2StyleUpstream(config, state, dtype=dtype, source=source)
+        return Wav2Vec2StyleUpstream(config, state, dtype=dtype, source=source, what=what)
     # no LayerNorm on the conv features (feat_proj_layer_norm=False): build, drop it, load
     upstream = Wav2Vec2StyleUpstream(config, None)
     upstream.model.layer_norm = torch.nn.Identity()
-    load_weights(upstream.model, state, source)
+    load_weights(upstream.model, state, source, what=what)
     return upstream.cast_parameters(dtype).eval()

@@ -24,6 +24,7 @@ import torch
 from torch import Tensor
 
 from s3prl.upstream.interface import UpstreamBase
+from s3prl.util.checkpoint import CheckpointKeyError, load_state_dict_strict
 
 from .layout import ParsedCheckpoint, read_checkpoint
 from .transformer import TransformerConfig, TransformerEncoderModel
@@ -110,9 +111,14 @@ class UpstreamExpert(UpstreamBase):
     ``num_hidden_layers + 1`` hidden states are returned, each tiled the same way.
 
     Raises:
-        ValueError: unknown layout, unexpected/missing top-level or weight keys
-            (named), a config without feature settings (checkpoints trained on
-            pre-extracted features), feature dim not matching the weights.
+        ValueError: unknown layout, a missing top-level entry (named), a config
+            without feature settings (checkpoints trained on pre-extracted
+            features). Other top-level entries (``Global_step``, optimizer, runner
+            settings) are logged once, not refused.
+        s3prl.util.checkpoint.CheckpointKeyError (KeyError, ValueError): weights
+            missing, unexpected, misshapen (also: feature dim not matching the
+            config), non-floating, non-finite, or shared/aliased copies that differ
+            (the file and the keys named).
     """
 
     def __init__(self, ckpt: str | Path, family: str = "mockingjay"):
@@ -193,27 +199,27 @@ class UpstreamExpert(UpstreamBase):
         return audio, max_len, dr
 
     def _load_weights(self, parsed: ParsedCheckpoint) -> None:
-        state = dict(parsed.state_dict)
-        expected = self.model.expected_keys()
+        state = parsed.state_dict
+        path = parsed.path
         aliases = self.model.alias_keys()
-        missing = [k for k in expected + list(aliases) if k not in state]
-        unexpected = [k for k in state if k not in set(expected) | set(aliases)]
-        if missing or unexpected:
-            raise ValueError(
-                f"{parsed.path}: 'Transformer' weights do not match the config "
-                f"({self.config.num_hidden_layers} layers, hidden {self.config.hidden_size}, "
-                f"share_layer={self.config.share_layer}, pre_layer_norm="
-                f"{self.config.pre_layer_norm}): missing key(s) {missing}, "
-                f"unexpected key(s) {unexpected}"
-            )
+
+        def same(a: str, b: str) -> bool:
+            x, y = state.get(a), state.get(b)
+            if not (isinstance(x, Tensor) and isinstance(y, Tensor)):
+                return True  # absent / not a tensor: load_state_dict_strict names it
+            if x.shape != y.shape:
+                return False
+            if x.is_floating_point() and y.is_floating_point():  # NaN == NaN here: named later
+                return bool(torch.isclose(x, y, rtol=0.0, atol=0.0, equal_nan=True).all())
+            return bool(torch.equal(x, y))
+
         for alias, canonical in aliases.items():
-            if not torch.equal(state[alias], state[canonical]):
-                raise ValueError(f"{parsed.path}: {alias!r} differs from {canonical!r}")
-            del state[alias]
-        w = state["input_representations.spec_transform.weight"]
-        if w.dim() != 2 or w.shape[1] != self.features.output_dim * self.stack:
-            raise ValueError(
-                f"{parsed.path}: input_representations.spec_transform.weight has shape "
+            if not same(alias, canonical):
+                raise CheckpointKeyError(f"checkpoint {path}: {alias!r} differs from {canonical!r}")
+        w = state.get("input_representations.spec_transform.weight")
+        if isinstance(w, Tensor) and (w.dim() != 2 or w.shape[1] != self.features.output_dim * self.stack):
+            raise CheckpointKeyError(
+                f"checkpoint {path}: input_representations.spec_transform.weight has shape "
                 f"{tuple(w.shape)} but the checkpoint's audio config gives "
                 f"{self.features.output_dim}-dim features"
                 + (f" x {self.stack} stacked frames" if self.stack > 1 else "")
@@ -226,18 +232,21 @@ class UpstreamExpert(UpstreamBase):
                 pre = f"encoder.layer.{i}."
                 for key in [k for k in state if k.startswith(pre)]:
                     ref = first + key[len(pre):]
-                    if not torch.equal(state[key], state[ref]):
-                        raise ValueError(
-                            f"{parsed.path}: share_layer is set but {key!r} differs from {ref!r}"
+                    if not same(key, ref):
+                        raise CheckpointKeyError(
+                            f"checkpoint {path}: share_layer is set but {key!r} differs from {ref!r}"
                         )
-        own = self.model.state_dict()
-        for key, value in state.items():
-            if own[key].shape != value.shape:
-                raise ValueError(
-                    f"{parsed.path}: {key!r} has shape {tuple(value.shape)}, "
-                    f"expected {tuple(own[key].shape)}"
-                )
-        self.model.load_state_dict(state, strict=True)
+        cfg = self.config
+        load_state_dict_strict(
+            self.model,
+            state,
+            where=path,
+            require_ignored=aliases,
+            what=(
+                f"its 'transformer' config ({cfg.num_hidden_layers} layers, hidden {cfg.hidden_size}, "
+                f"share_layer={cfg.share_layer}, pre_layer_norm={cfg.pre_layer_norm})"
+            ),
+        )
 
     # ------------------------------------------------------------------ #
     def _scale_to_level(self, wavs: Tensor, wavs_len: Tensor) -> Tensor:

@@ -36,9 +36,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-
-from s3prl.util.checkpoint import StandIn, load_checkpoint, to_plain
+from s3prl.util.checkpoint import (
+    CheckpointKeyError,
+    StandIn,
+    load_checkpoint,
+    note_unused_entries,
+    to_plain,
+)
 
 __all__ = ["ParsedCheckpoint", "read_checkpoint", "SCHEDULE_STAND_INS", "LAYOUTS"]
 
@@ -118,9 +122,11 @@ def read_checkpoint(path: str | Path) -> ParsedCheckpoint:
         FileNotFoundError: no such file.
         s3prl.util.checkpoint.UnsafeCheckpointError: the file asks for a
             Python global outside the allowlist.
-        ValueError: not a dict, no known layout, unexpected top-level keys
-            (named), missing ``Transformer``, or a config without a
-            ``transformer`` section.
+        ValueError: not a dict, no known layout, a missing top-level entry
+            (named), or a config without a ``transformer`` section. Other
+            top-level entries (step counters, optimizer, runner settings) are
+            logged once (:func:`s3prl.util.checkpoint.note_unused_entries`).
+        s3prl.util.checkpoint.CheckpointKeyError: ``Transformer`` is not a state dict.
     """
     path = Path(path)
     ckpt = load_checkpoint(path, extra_safe_globals=SCHEDULE_STAND_INS)
@@ -147,13 +153,10 @@ def read_checkpoint(path: str | Path) -> ParsedCheckpoint:
             "'Upstream_Config' dict with a 'transformer' section and no 'Settings' "
             f"(top-level keys: {sorted(map(str, ckpt))})"
         )
-    cfg_key, used, ignored = LAYOUTS[layout]
-    unexpected = sorted(str(k) for k in ckpt if k not in used | ignored)
-    if unexpected:
-        raise ValueError(
-            f"{path}: unexpected top-level key(s) {unexpected} in a '{layout}' layout "
-            f"checkpoint (known: used {sorted(used)}, ignored {sorted(ignored)})"
-        )
+    cfg_key, used, _ignored = LAYOUTS[layout]
+    # Training bookkeeping besides the known entries (step counters under any
+    # spelling, optimizer, runner settings) is no reason to refuse a file.
+    note_unused_entries(path, [k for k in ckpt if k not in used])
     missing = sorted(k for k in used if k not in ckpt)
     if missing:
         raise ValueError(f"{path}: missing top-level key(s) {missing}")
@@ -162,21 +165,19 @@ def read_checkpoint(path: str | Path) -> ParsedCheckpoint:
     if layout == "settings":
         if not isinstance(config, dict) or "Config" not in config:
             raise ValueError(f"{path}: 'Settings' has no 'Config'")
-        extra = sorted(str(k) for k in config if k not in ("Config", "Paras"))
-        if extra:
-            raise ValueError(f"{path}: unexpected key(s) {extra} in 'Settings'")
+        note_unused_entries(path, [k for k in config if k not in ("Config", "Paras")], "entries of 'Settings'")
         config = config["Config"]
         if not isinstance(config, dict) or "transformer" not in config:
             raise ValueError(f"{path}: 'Settings.Config' has no 'transformer' section")
 
     state = ckpt["Transformer"]
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ValueError(f"{path}: 'Transformer' is not a state dict of tensors")
+    if not isinstance(state, dict):
+        raise CheckpointKeyError(f"checkpoint {path}: 'Transformer' is a {type(state).__name__}, not a state dict")
     renamed = {}
     for key, value in state.items():
         # The original loader renames TF-style LayerNorm parameter names.
-        new = key.replace("gamma", "weight").replace("beta", "bias")
+        new = str(key).replace("gamma", "weight").replace("beta", "bias")
         if new in renamed:
-            raise ValueError(f"{path}: 'Transformer' has both {key!r} and {new!r}")
+            raise CheckpointKeyError(f"checkpoint {path}: 'Transformer' has both {key!r} and {new!r}")
         renamed[new] = value
     return ParsedCheckpoint(layout=layout, config=config, state_dict=renamed, path=path)

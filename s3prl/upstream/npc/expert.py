@@ -50,9 +50,8 @@ from torch.nn import functional as F
 from s3prl.upstream.apc.layout import (
     build_frontend,
     check_options,
-    check_state_keys,
     check_vq_paras,
-    load_used_weights,
+    load_weights,
     read_config_model_checkpoint,
     training_head_keys,
 )
@@ -297,9 +296,11 @@ class UpstreamExpert(UpstreamBase):
 
     Raises:
         FileNotFoundError: ``ckpt`` does not exist.
-        ValueError: the checkpoint is not in the layout, its config has unknown
-            or inconsistent settings, or its state dict has missing /
-            unexpected keys or wrong shapes (the message names them).
+        ValueError: the checkpoint is not in the layout, or its config has unknown
+            or inconsistent settings.
+        s3prl.util.checkpoint.CheckpointKeyError (KeyError, ValueError): weights
+            missing, unexpected, misshapen, non-floating or non-finite (the file and
+            the keys named).
     """
 
     def __init__(self, ckpt: str | os.PathLike, **kwargs):
@@ -310,8 +311,7 @@ class UpstreamExpert(UpstreamBase):
         self.frontend = build_frontend(config["data"]["audio"], "NPC")
         paras = _check_paras(config["model"]["paras"])
         self.config = config
-        used, ignored = npc_state_keys(paras)
-        check_state_keys(state, used, ignored, "NPC")
+        _used, ignored = npc_state_keys(paras)
         self.model = NPC(
             self.frontend.output_dim,
             paras["hidden_size"],
@@ -326,7 +326,7 @@ class UpstreamExpert(UpstreamBase):
             paras["dim_bottleneck"],
         )
         # the checkpoints key masked convs by block index: masked_convs.{i}.*
-        load_used_weights(self.model, {k: state[k] for k in used}, "NPC")
+        load_weights(self.model, state, ignored, "NPC", ckpt)
         self.downsample_rate = self.frontend.downsample_rate
         self.receptive_field = self.frontend.receptive_field
         h = paras["hidden_size"]

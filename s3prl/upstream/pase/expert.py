@@ -53,7 +53,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from s3prl.upstream.interface import UpstreamBase
-from s3prl.util.checkpoint import check_state_dict_keys, load_checkpoint
+from s3prl.util.checkpoint import load_checkpoint, load_state_dict_strict, note_unused_entries
 
 __all__ = ["UpstreamExpert", "PASE_DEFAULTS", "PASE_PLUS_CONFIG", "read_pase_config"]
 
@@ -316,7 +316,8 @@ class UpstreamExpert(UpstreamBase):
 
     Raises:
         ValueError: bad config or checkpoint structure.
-        s3prl.util.checkpoint.CheckpointKeyError (KeyError, ValueError): missing or unexpected checkpoint keys (named).
+        s3prl.util.checkpoint.CheckpointKeyError (KeyError, ValueError): weights missing, unexpected,
+            misshapen, non-floating or non-finite (the file and the keys named).
         NotImplementedError: config options other than the PASE/PASE+ ones.
     """
 
@@ -331,13 +332,11 @@ class UpstreamExpert(UpstreamBase):
         self.model = WaveFe(cfg)
         state = load_checkpoint(ckpt)
         if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+            note_unused_entries(ckpt, [k for k in state if k != "state_dict"])
             state = state["state_dict"]
         if not isinstance(state, dict):
             raise ValueError(f"{ckpt}: not a PASE checkpoint (expected a state dict or {{'state_dict': ...}})")
-        check_state_dict_keys(
-            self.model.state_dict(), state, f"checkpoint {ckpt} does not match the PASE config {model_config}"
-        )
-        self.model.load_state_dict(state, strict=True)
+        load_state_dict_strict(self.model, state, where=ckpt, what=f"the PASE config {model_config}")
         self.model.eval()
         self.downsample_rate = math.prod(cfg["strides"])
         n_hidden = (len(cfg["kwidths"]) - 1 if cfg["denseskips"] else 0) + 2

@@ -20,7 +20,9 @@ Checkpoint layout (fairseq, pickled with ``torch.save``)::
      "optimizer_history": ..., "extra_state": ..., "last_optimizer_state": ...}
 
 A newer-fairseq file with ``"cfg": {"model": {...}}`` instead of ``"args"`` is
-read too.
+read too, and so is the original s3prl 0.4.18 toolkit's converted file
+(``{"task_cfg": dict, "model_cfg": dict, "model_weight": state_dict}``, its
+default download); see :func:`read_wav2vec_checkpoint`.
 
 Hidden states, in the order of the original s3prl expert (its hooks fire in
 this order): ``z`` (feature extractor output, *before* quantization), the
@@ -45,9 +47,21 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from s3prl.upstream.interface import UpstreamBase, conv_frames, padding_mask
-from s3prl.util.checkpoint import check_state_dict_keys, load_checkpoint, to_plain
+from s3prl.util.checkpoint import (
+    load_checkpoint,
+    load_state_dict_strict,
+    note_unused_entries,
+    to_plain,
+)
 
-__all__ = ["UpstreamExpert", "parse_layer_spec", "masked_group_norm", "WAV2VEC_DEFAULTS"]
+__all__ = [
+    "UpstreamExpert",
+    "parse_layer_spec",
+    "masked_group_norm",
+    "read_wav2vec_checkpoint",
+    "WAV2VEC_DEFAULTS",
+    "WAV2VEC_CONFIG_DEFAULTS",
+]
 
 # Defaults of fairseq's legacy ``base_wav2vec_architecture`` (fairseq 0.10.x):
 # used only for fields a checkpoint's args lack (released files record them all).
@@ -372,45 +386,87 @@ class Wav2VecModel(nn.Module):
         return hidden, lens
 
 
-def _config_of(ckpt: dict, path) -> dict:
-    if ckpt.get("args") is not None:
-        raw = to_plain(ckpt["args"])
-    elif ckpt.get("cfg") is not None:
-        raw = to_plain(ckpt["cfg"])
-        raw = raw.get("model", raw) if isinstance(raw, dict) else raw
-    else:
-        raise ValueError(f"{path}: not a fairseq wav2vec checkpoint: no 'args' (or 'cfg') entry")
-    if not isinstance(raw, dict):
-        raise ValueError(f"{path}: checkpoint 'args' is a {type(raw).__name__}, expected a namespace/dict")
-    cfg = dict(WAV2VEC_DEFAULTS)
-    cfg.update({k: v for k, v in raw.items() if k in WAV2VEC_DEFAULTS and v is not None})
-    return cfg
+#: Defaults of fairseq's ``Wav2VecConfig`` dataclass (the hydra-era config; the
+#: original s3prl 0.4.18 fills a converted file's ``model_cfg`` from it with
+#: ``merge_with_parent``): the wav2vec large architecture. Used for the ``cfg``
+#: and converted layouts; the argparse era keeps :data:`WAV2VEC_DEFAULTS`.
+WAV2VEC_CONFIG_DEFAULTS = {
+    **WAV2VEC_DEFAULTS,
+    "conv_feature_layers": "[(512, 10, 5), (512, 8, 4), (512, 4, 2), (512, 4, 2), (512, 4, 2), "
+    "(512, 1, 1), (512, 1, 1), (512, 1, 1)]",
+    "conv_aggregator_layers": str([(512, k, 1) for k in range(2, 14)]),
+    "skip_connections_agg": True,
+    "log_compression": True,
+}
+
+#: Top-level entries of each layout that hold the config and the weights.
+_LAYOUT_ENTRIES = {
+    "fairseq-args": ("args", "model"),
+    "fairseq-cfg": ("cfg", "model"),
+    "s3prl-converted": ("task_cfg", "model_cfg", "model_weight"),
+}
 
 
-def check_state_dict(model: nn.Module, state: dict, ignored_prefixes, path) -> dict:
-    """Keep the keys ``model`` uses; error on missing or unexpected keys.
+def read_wav2vec_checkpoint(path) -> tuple[dict, dict, str]:
+    """Read a wav2vec / vq-wav2vec checkpoint in any of its released layouts.
 
-    Keys under ``ignored_prefixes`` (training-only parts) are dropped.
+    Layouts:
+
+    * fairseq, argparse era (the released ``wav2vec_large.pt``, ``vq-wav2vec*.pt``):
+      ``{'args': Namespace, 'model': state_dict, 'optimizer_history', ...}``;
+    * fairseq, hydra era: ``{'cfg': {'model': {...}, ...}, 'model': state_dict, ...}``;
+    * the original s3prl 0.4.18 toolkit's converted files (what its
+      ``wav2vec/convert.py`` ``load_and_convert_fairseq_ckpt`` saves and its
+      ``wav2vec`` / ``vq_wav2vec`` entries download from
+      ``huggingface.co/s3prl/converted_ckpts``): ``{'task_cfg': dict,
+      'model_cfg': dict, 'model_weight': state_dict}``.
+
+    Other top-level entries (optimizer state, training history) are logged once
+    (:func:`s3prl.util.checkpoint.note_unused_entries`) and not read.
+
+    Returns:
+        ``(config, weights, layout)``: the model options (fairseq field names,
+        missing ones filled with the layout's defaults), the state dict and the
+        layout name (a key of ``_LAYOUT_ENTRIES``).
 
     Raises:
-        s3prl.util.checkpoint.CheckpointKeyError (KeyError, ValueError): naming the missing and the unexpected keys.
+        ValueError: the file is in none of these layouts (the message lists its
+            top-level keys), or its config is not a dict.
     """
-    used = {k: v for k, v in state.items() if not k.startswith(tuple(ignored_prefixes))}
-    check_state_dict_keys(
-        model.state_dict().keys(), used, f"checkpoint {path} does not match the architecture its config describes"
-    )
-    for k, v in used.items():
-        if not isinstance(v, Tensor):
-            raise TypeError(f"checkpoint {path}: key {k!r} holds a {type(v).__name__}, not a tensor")
-    return used
+    ckpt = load_checkpoint(path)
+    if not isinstance(ckpt, dict):
+        raise ValueError(f"{path}: a wav2vec checkpoint is a dict, got a {type(ckpt).__name__}")
+    if "model_weight" in ckpt and "model_cfg" in ckpt:
+        layout, raw, defaults = "s3prl-converted", to_plain(ckpt["model_cfg"]), WAV2VEC_CONFIG_DEFAULTS
+    elif "model" in ckpt and ckpt.get("args") is not None:
+        layout, raw, defaults = "fairseq-args", to_plain(ckpt["args"]), WAV2VEC_DEFAULTS
+    elif "model" in ckpt and ckpt.get("cfg") is not None:
+        raw = to_plain(ckpt["cfg"])
+        raw = raw.get("model", raw) if isinstance(raw, dict) else raw
+        layout, defaults = "fairseq-cfg", WAV2VEC_CONFIG_DEFAULTS
+    else:
+        raise ValueError(
+            f"{path}: not a wav2vec checkpoint: expected fairseq's {{'args' (or 'cfg'), 'model'}} or "
+            "the original s3prl toolkit's converted {'task_cfg', 'model_cfg', 'model_weight'}; "
+            f"its top-level keys are {sorted(map(str, ckpt))}"
+        )
+    if not isinstance(raw, dict):
+        what = "model_cfg" if layout == "s3prl-converted" else layout.split("-")[1]
+        raise ValueError(f"{path}: checkpoint {what!r} is a {type(raw).__name__}, expected a namespace/dict")
+    note_unused_entries(path, [k for k in ckpt if k not in _LAYOUT_ENTRIES[layout]])
+    cfg = dict(defaults)
+    cfg.update({k: v for k, v in raw.items() if k in defaults and v is not None})
+    weights = ckpt["model_weight" if layout == "s3prl-converted" else "model"]
+    return cfg, weights, layout
 
 
 class UpstreamExpert(UpstreamBase):
     """wav2vec / vq-wav2vec upstream from a fairseq checkpoint.
 
     Args:
-        ckpt: local path of a fairseq ``wav2vec`` checkpoint (``{'args': Namespace, 'model': state_dict}``;
-            resolve URLs first with :func:`s3prl.util.download.resolve_checkpoint`).
+        ckpt: local path of a ``wav2vec`` checkpoint: fairseq's ``{'args': Namespace, 'model':
+            state_dict}`` or s3prl 0.4.18's converted ``{'task_cfg', 'model_cfg', 'model_weight'}``
+            (resolve URLs first with :func:`s3prl.util.download.resolve_checkpoint`).
 
     Input: list of 1-D float waveforms at 16 kHz (at least ``receptive_field`` samples:
     465 for the released models). Output: hidden states ``z``, the aggregator blocks
@@ -418,8 +474,9 @@ class UpstreamExpert(UpstreamBase):
     (``frames = conv arithmetic of the feature extractor``, no padding).
 
     Raises:
-        ValueError: the file is not a fairseq wav2vec checkpoint or its config is malformed.
-        s3prl.util.checkpoint.CheckpointKeyError (KeyError, ValueError): state-dict keys missing or unexpected (named in the message).
+        ValueError: the file is in no known wav2vec layout or its config is malformed.
+        s3prl.util.checkpoint.CheckpointKeyError (KeyError, ValueError): weights missing,
+            unexpected, misshapen, non-floating or non-finite (file and keys named).
         NotImplementedError: a GRU aggregator (no released model uses it).
     """
 
@@ -427,13 +484,9 @@ class UpstreamExpert(UpstreamBase):
         super().__init__()
         if kwargs:
             raise TypeError(f"wav2vec upstream got unexpected options: {sorted(kwargs)}")
-        state = load_checkpoint(ckpt)
-        if not isinstance(state, dict) or "model" not in state:
-            raise ValueError(f"{ckpt}: not a fairseq checkpoint (expected a dict with 'args' and 'model')")
-        cfg = _config_of(state, ckpt)
+        cfg, weights, self.layout = read_wav2vec_checkpoint(ckpt)
         self.model = Wav2VecModel(cfg)
-        weights = check_state_dict(self.model, state["model"], IGNORED_PREFIXES, ckpt)
-        self.model.load_state_dict(weights, strict=True)
+        load_state_dict_strict(self.model, weights, where=ckpt, ignore_prefixes=IGNORED_PREFIXES)
         self.model.eval()
         self.downsample_rate = math.prod(s for _, _, s in self.model.feat_layers)
         self.receptive_field = _receptive_field(self.model.feat_layers)

@@ -1,13 +1,27 @@
-"""Entries of wav2vec (v1): Schneider et al., 2019, https://arxiv.org/abs/1904.05862."""
+"""Entries of wav2vec (v1): Schneider et al., 2019, https://arxiv.org/abs/1904.05862.
+
+Default checkpoint, as in the original s3prl 0.4.18 toolkit (its
+``s3prl/upstream/wav2vec/hubconf.py``): its converted copy of fairseq's release,
+``https://huggingface.co/s3prl/converted_ckpts/resolve/main/wav2vec_large.pt``
+(``{'task_cfg', 'model_cfg', 'model_weight'}``). ``legacy=True`` takes fairseq's
+own file, ``https://dl.fbaipublicfiles.com/fairseq/wav2vec/wav2vec_large.pt``
+(``{'args', 'model', ...}``), as s3prl's ``legacy`` option does; both layouts are
+read natively (no fairseq needed).
+"""
 
 from __future__ import annotations
 
 from s3prl.util.registry import entry
 
-__all__ = ["wav2vec", "wav2vec_large", "wav2vec_local", "wav2vec_url"]
+__all__ = ["wav2vec", "wav2vec_large", "wav2vec_local", "wav2vec_url", "wav2vec_custom"]
 
-WAV2VEC_LARGE_URL = "https://dl.fbaipublicfiles.com/fairseq/wav2vec/wav2vec_large.pt"
+WAV2VEC_LARGE_URL = "https://huggingface.co/s3prl/converted_ckpts/resolve/main/wav2vec_large.pt"
+WAV2VEC_LARGE_FAIRSEQ_URL = "https://dl.fbaipublicfiles.com/fairseq/wav2vec/wav2vec_large.pt"
 _PAPER = "https://arxiv.org/abs/1904.05862"
+_LAYOUTS = (
+    "fairseq's ``{'args', 'model'}`` or the original s3prl toolkit's converted "
+    "``{'task_cfg', 'model_cfg', 'model_weight'}``"
+)
 
 
 def _load(ckpt, refresh=False, sha256=None, **kwargs):
@@ -27,13 +41,15 @@ def _load(ckpt, refresh=False, sha256=None, **kwargs):
     verified="golden hidden states + plain-torch reference (seeded fairseq-layout checkpoint)",
 )
 def wav2vec_local(ckpt: str, **kwargs):
-    """wav2vec / vq-wav2vec from a local fairseq checkpoint file.
+    """wav2vec / vq-wav2vec from a local checkpoint file.
 
     Args:
-        ckpt: path of a fairseq ``wav2vec`` checkpoint (``{'args': Namespace, 'model': state_dict}``).
+        ckpt: path of a ``wav2vec`` checkpoint: fairseq's ``{'args': Namespace, 'model':
+            state_dict}`` or the original s3prl toolkit's converted ``{'task_cfg', 'model_cfg',
+            'model_weight'}``.
 
     Architecture (feature extractor, aggregator, quantizer) comes from the
-    checkpoint's ``args``. Hidden states: ``z``, the aggregator blocks and ``c``.
+    checkpoint's ``args`` / ``model_cfg``. Hidden states: ``z``, the aggregator blocks and ``c``.
 
     Raises:
         ValueError: ``ckpt`` is a URL (use ``wav2vec_url``), or the file does not match the layout.
@@ -56,7 +72,7 @@ def wav2vec_url(ckpt: str, refresh: bool = False, sha256: str | None = None, **k
     """wav2vec / vq-wav2vec from a checkpoint URL (downloaded once into the cache).
 
     Args:
-        ckpt: http(s) URL of a fairseq ``wav2vec`` checkpoint.
+        ckpt: http(s) URL of a ``wav2vec`` checkpoint (fairseq or s3prl-converted layout).
         refresh: download again even if cached.
         sha256: expected sha256 of the file (hex, full or prefix), when known.
 
@@ -81,15 +97,16 @@ def wav2vec_url(ckpt: str, refresh: bool = False, sha256: str | None = None, **k
     ckpt=WAV2VEC_LARGE_URL,
     verified="architecture checked with a seeded checkpoint in the released layout",
 )
-def wav2vec_large(ckpt: str = WAV2VEC_LARGE_URL, refresh: bool = False, **kwargs):
+def wav2vec_large(ckpt: str = WAV2VEC_LARGE_URL, refresh: bool = False, legacy: bool = False, **kwargs):
     """wav2vec Large (Schneider et al., 2019), pre-trained on LibriSpeech 960 h.
 
-    Official fairseq checkpoint. Feature extractor: 8 convolutions (strides
-    5, 4, 2, 2, 2, 1, 1, 1: 10 ms frames, receptive field 465 samples), log
-    compression; aggregator: 12 causal convolutions (kernels 2..13) with skip
+    Default ``ckpt``: the original s3prl toolkit's converted copy of fairseq's
+    release; ``legacy=True``: fairseq's own file (same weights). Feature
+    extractor: 8 convolutions (strides 5, 4, 2, 2, 2, 1, 1, 1: 10 ms frames,
+    receptive field 465 samples), log compression; aggregator: 12 causal convolutions (kernels 2..13) with skip
     connections. 13 hidden states of 512: ``z``, aggregator blocks 1-11, ``c``.
     """
-    return _load(ckpt, refresh=refresh, **kwargs)
+    return _load(_default(ckpt, legacy), refresh=refresh, **kwargs)
 
 
 @entry(
@@ -104,6 +121,29 @@ def wav2vec_large(ckpt: str = WAV2VEC_LARGE_URL, refresh: bool = False, **kwargs
     ckpt=WAV2VEC_LARGE_URL,
     verified="architecture checked with a seeded checkpoint in the released layout",
 )
-def wav2vec(ckpt: str = WAV2VEC_LARGE_URL, refresh: bool = False, **kwargs):
+def wav2vec(ckpt: str = WAV2VEC_LARGE_URL, refresh: bool = False, legacy: bool = False, **kwargs):
     """wav2vec: the default wav2vec model, :func:`wav2vec_large`."""
+    return _load(_default(ckpt, legacy), refresh=refresh, **kwargs)
+
+
+@entry(
+    model="wav2vec (any checkpoint)",
+    paper=_PAPER,
+    date="2019-04",
+    input="wav",
+    stride=160,
+    verified="golden hidden states (local file and local HTTP)",
+)
+def wav2vec_custom(ckpt: str, refresh: bool = False, **kwargs):
+    """wav2vec / vq-wav2vec from a local path or an http(s) URL, either layout of :func:`wav2vec_local`.
+
+    Args:
+        ckpt: local path or URL (downloaded once into the cache).
+        refresh: download again even if cached (URLs only).
+    """
     return _load(ckpt, refresh=refresh, **kwargs)
+
+
+def _default(ckpt: str, legacy: bool) -> str:
+    """``legacy=True`` with the default ``ckpt``: fairseq's own file instead of the converted one."""
+    return WAV2VEC_LARGE_FAIRSEQ_URL if legacy and ckpt == WAV2VEC_LARGE_URL else ckpt

@@ -10,7 +10,7 @@ interface. :class:`UpstreamExpert` (wav2vec 2.0 / XLS-R) reads a checkpoint in a
 from __future__ import annotations
 
 import os
-from typing import Iterable, Mapping, Optional
+from typing import Any, Iterable, Mapping, Optional
 
 import torch
 from torch import Tensor
@@ -36,7 +36,8 @@ class Wav2Vec2StyleUpstream(UpstreamBase):
             to drop on loading (besides :data:`~.loading.TRAINING_ONLY_KEYS`).
         dtype: parameter dtype (e.g. ``torch.float16`` / ``torch.bfloat16`` on GPU);
             input waveforms are cast to it by the interface. Default fp32.
-        source: what the weights came from (for error messages).
+        source: the checkpoint file (or model folder) the weights came from.
+        what: what the weights are compared with, for error messages.
 
     Input: list of 1-D float waveforms at 16 kHz, each >= ``receptive_field``
     (400) samples. Output: ``num_layers + 1`` hidden states ``(batch, frames,
@@ -44,7 +45,9 @@ class Wav2Vec2StyleUpstream(UpstreamBase):
     :mod:`.modules` for what each hidden state is).
 
     Raises:
-        ValueError: the state dict has missing / unexpected keys or wrong shapes.
+        s3prl.util.checkpoint.CheckpointKeyError (KeyError, ValueError): weights
+            missing, unexpected, misshapen, non-floating or non-finite (``source``
+            and the keys named; see :func:`~.loading.load_weights`).
     """
 
     def __init__(
@@ -55,13 +58,14 @@ class Wav2Vec2StyleUpstream(UpstreamBase):
         ignored_keys: Iterable[str] = (),
         ignored_prefixes: Iterable[str] = (),
         dtype: Optional[torch.dtype] = None,
-        source: str = "checkpoint",
+        source: Any = "checkpoint",
+        what: str = "the architecture read from it",
     ):
         super().__init__()
         self.config = config
         self.model = Wav2Vec2Model(config, layer_factory)
         if state_dict is not None:
-            load_weights(self.model, state_dict, source, ignored_keys, ignored_prefixes)
+            load_weights(self.model, state_dict, source, ignored_keys, ignored_prefixes, what)
         self.downsample_rate = config.downsample_rate
         self.receptive_field = config.receptive_field
         self.hidden_sizes = [config.embed_dim] * (config.num_layers + 1)
@@ -86,8 +90,9 @@ def read_config_and_weights(
             (e.g. ``normalize=False``).
 
     Returns:
-        ``(config, state_dict, source)``: the architecture, the weights with
-        :class:`~.modules.Wav2Vec2Model` names, a description for messages.
+        ``(config, state_dict, what)``: the architecture, the weights with
+        :class:`~.modules.Wav2Vec2Model` names, what they are checked against
+        (for messages).
 
     Raises:
         FileNotFoundError, s3prl.util.checkpoint.UnsafeCheckpointError: see
@@ -97,7 +102,7 @@ def read_config_and_weights(
     read = read_fairseq_checkpoint(ckpt)
     config = config_from_fairseq(read.model_cfg, read.task_cfg, **config_overrides)
     state = rename_fairseq_keys(read.state_dict, config.pos_conv_depth)
-    return config, state, f"{family} checkpoint {ckpt} ({read.layout} layout)"
+    return config, state, f"the {family} architecture read from it ({read.layout} layout)"
 
 
 class UpstreamExpert(Wav2Vec2StyleUpstream):
@@ -122,8 +127,8 @@ class UpstreamExpert(Wav2Vec2StyleUpstream):
     extra_ignored_prefixes: tuple[str, ...] = ()
 
     def __init__(self, ckpt: str | os.PathLike, dtype: Optional[torch.dtype] = None, **config_overrides):
-        config, state, source = read_config_and_weights(ckpt, self.family, **config_overrides)
+        config, state, what = read_config_and_weights(ckpt, self.family, **config_overrides)
         super().__init__(
             config, state, ignored_keys=self.extra_ignored_keys,
-            ignored_prefixes=self.extra_ignored_prefixes, dtype=dtype, source=source,
+            ignored_prefixes=self.extra_ignored_prefixes, dtype=dtype, source=ckpt, what=what,
         )

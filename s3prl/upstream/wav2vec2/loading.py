@@ -30,10 +30,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-import torch
-from torch import Tensor, nn
+from torch import nn
 
-from s3prl.util.checkpoint import load_checkpoint, to_plain
+from s3prl.util.checkpoint import (
+    load_checkpoint,
+    load_state_dict_strict,
+    note_unused_entries,
+    to_plain,
+)
 
 from .modules import DEFAULT_CONV_LAYERS, Wav2Vec2Config
 
@@ -144,6 +148,9 @@ def read_fairseq_checkpoint(path: str | Path, extra_safe_globals: Iterable = ())
         )
     if not isinstance(state, Mapping):
         raise ValueError(f"checkpoint {path}: the weights are a {type(state).__name__}, not a state dict")
+    read = {"s3prl-converted": ("task_cfg", "model_cfg", "model_weight"), "fairseq-cfg": ("cfg", "model"),
+            "fairseq-args": ("args", "model")}[layout]
+    note_unused_entries(path, [k for k in ckpt if k not in read])
     state = dict(state)
     model_name = str(model_cfg.get("_name") or model_cfg.get("arch") or "")
     fine_tuned = any(str(k).startswith("w2v_encoder.") for k in state)
@@ -337,40 +344,31 @@ def is_training_only(key: str, extra_keys: Iterable[str] = (), extra_prefixes: I
 def load_weights(
     model: nn.Module,
     state_dict: Mapping[str, Any],
-    source: str = "checkpoint",
+    source: Any = "checkpoint",
     extra_ignored_keys: Iterable[str] = (),
     extra_ignored_prefixes: Iterable[str] = (),
+    what: str = "the architecture read from it",
 ) -> None:
-    """Load ``state_dict`` (already renamed) into ``model``, strictly.
+    """Load ``state_dict`` (already renamed) into ``model`` with
+    :func:`s3prl.util.checkpoint.load_state_dict_strict`.
 
     Training-only entries (:data:`TRAINING_ONLY_KEYS`, :data:`TRAINING_ONLY_PREFIXES`
-    and the ``extra_*`` ones) are dropped; any other missing or unexpected key, or a
-    shape mismatch, is an error.
+    and the ``extra_*`` ones) are dropped; any other missing or unexpected key, a
+    shape mismatch, a non-floating or non-finite tensor is an error.
+
+    Args:
+        source: the checkpoint file (or model folder) the weights came from.
+        what: what they are compared with, for the message.
 
     Raises:
-        ValueError: naming the missing / unexpected keys or the mismatched shapes,
-            and ``source``.
+        s3prl.util.checkpoint.CheckpointKeyError (KeyError, ValueError): naming
+            ``source`` and the keys.
     """
-    extra_keys, extra_prefixes = set(extra_ignored_keys), tuple(extra_ignored_prefixes)
-    kept = {
-        k: v for k, v in state_dict.items()
-        if not is_training_only(k, extra_keys, extra_prefixes)
-    }
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(kept))
-    unexpected = sorted(set(kept) - set(expected))
-    problems = []
-    if missing:
-        problems.append(f"missing keys {missing}")
-    if unexpected:
-        problems.append(f"unexpected keys {unexpected}")
-    if not problems:
-        for k, v in kept.items():
-            if not isinstance(v, Tensor):
-                problems.append(f"{k} is a {type(v).__name__}, not a tensor")
-            elif tuple(v.shape) != tuple(expected[k].shape):
-                problems.append(f"{k} has shape {tuple(v.shape)}, the architecture expects {tuple(expected[k].shape)}")
-    if problems:
-        raise ValueError(f"{source} does not match the architecture read from it: " + "; ".join(problems))
-    with torch.no_grad():
-        model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in kept.items()}, strict=True)
+    load_state_dict_strict(
+        model,
+        state_dict,
+        where=source,
+        ignore_keys=TRAINING_ONLY_KEYS | set(extra_ignored_keys),
+        ignore_prefixes=TRAINING_ONLY_PREFIXES + tuple(extra_ignored_prefixes),
+        what=what,
+    )

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Mapping, Optional
+from typing import Any, Mapping, Optional
 
 import torch
 from torch import Tensor
@@ -136,11 +136,13 @@ class WavLMStyleUpstream(Wav2Vec2StyleUpstream):
         config: from :func:`wavlm_config`.
         state_dict: weights with UniLM/fairseq names (renamed here), or None.
         dtype: parameter dtype (default fp32; bf16/fp16 for GPU use).
-        source: description for error messages.
+        source: the checkpoint file (or model folder) the weights came from.
+        what: what the weights are compared with, for error messages.
 
     Raises:
-        ValueError: missing / unexpected keys (training-only ones are ignored:
-            see :data:`WAVLM_IGNORED_PREFIXES`) or wrong shapes.
+        s3prl.util.checkpoint.CheckpointKeyError (KeyError, ValueError): weights missing,
+            unexpected (training-only ones are ignored: see :data:`WAVLM_IGNORED_PREFIXES`),
+            misshapen, non-floating or non-finite (``source`` and the keys named).
     """
 
     def __init__(
@@ -148,7 +150,8 @@ class WavLMStyleUpstream(Wav2Vec2StyleUpstream):
         config: Wav2Vec2Config,
         state_dict: Optional[Mapping[str, Tensor]],
         dtype: Optional[torch.dtype] = None,
-        source: str = "checkpoint",
+        source: Any = "checkpoint",
+        what: str = "the architecture read from it",
     ):
         state = None
         if state_dict is not None:
@@ -160,6 +163,7 @@ class WavLMStyleUpstream(Wav2Vec2StyleUpstream):
             ignored_prefixes=WAVLM_IGNORED_PREFIXES,
             dtype=dtype,
             source=source,
+            what=what,
         )
 
 
@@ -190,5 +194,6 @@ class UpstreamExpert(WavLMStyleUpstream):
         read = read_fairseq_checkpoint(ckpt)
         config = wavlm_config(read.model_cfg, read.task_cfg, **config_overrides)
         super().__init__(
-            config, read.state_dict, dtype=dtype, source=f"{self.family} checkpoint {ckpt} ({read.layout} layout)"
+            config, read.state_dict, dtype=dtype, source=ckpt,
+            what=f"the {self.family} architecture read from it ({read.layout} layout)",
         )
