@@ -4,8 +4,6 @@ seeded AudioSet checkpoint (released layout) vs a timm-block re-statement of
 
 from __future__ import annotations
 
-from functools import partial
-
 import pytest
 import torch
 import torch.nn.functional as F
@@ -15,22 +13,8 @@ import s3prl.hub as hub
 from s3prl.modules.vit import PatchEmbed, ViTBlock, resize_pos_grid
 from s3prl.upstream.ast.frontend import FBANK_MEAN, FBANK_STD, ast_fbank
 from test.checkpoint_builders.ast import DEPTH, DIM, ast_state, build_ast
-from test.timm_reference import import_timm
+from test.timm_reference import import_timm, timm_blocks
 from test.utils import assert_padding_invariant
-
-
-def timm_blocks(state: dict, prefix: str, depth: int, dim: int, heads: int) -> list[nn.Module]:
-    """timm ``Block`` s (ViT/DeiT settings: qkv bias, LayerNorm eps 1e-6) holding the checkpoint's weights."""
-    import_timm()
-    from timm.models.vision_transformer import Block
-
-    blocks = []
-    for i in range(depth):
-        blk = Block(dim, heads, qkv_bias=True, norm_layer=partial(nn.LayerNorm, eps=1e-6)).eval()
-        p = f"{prefix}blocks.{i}."
-        blk.load_state_dict({k[len(p):]: v for k, v in state.items() if k.startswith(p)})
-        blocks.append(blk)
-    return blocks
 
 
 def test_vit_block_matches_timm():

@@ -14,20 +14,24 @@ from __future__ import annotations
 
 import importlib.abc
 import importlib.machinery
+import importlib.util
 import sys
 import types
+from functools import partial
 
 import pytest
+from torch import nn
 
 
 def import_timm():
     """``timm`` or a pytest skip when it is not installed."""
+    if importlib.util.find_spec("timm") is None:
+        pytest.skip("timm is not installed")
     try:
         import timm  # noqa: F401
+
         return sys.modules["timm"]
-    except ModuleNotFoundError:
-        pytest.skip("timm is not installed")
-    except RuntimeError:
+    except (ImportError, RuntimeError):  # a broken or absent torchvision
         pass
     for name in [m for m in sys.modules if m == "timm" or m.startswith(("timm.", "torchvision"))]:
         del sys.modules[name]
@@ -40,6 +44,20 @@ def import_timm():
         for name in [m for m in sys.modules if m.split(".")[0] == "torchvision"]:
             del sys.modules[name]
     return timm
+
+
+def timm_blocks(state: dict, prefix: str, depth: int, dim: int, heads: int) -> list[nn.Module]:
+    """timm ``Block`` s (ViT/DeiT settings: qkv bias, LayerNorm eps 1e-6) holding the checkpoint's weights."""
+    import_timm()
+    from timm.models.vision_transformer import Block
+
+    blocks = []
+    for i in range(depth):
+        blk = Block(dim, heads, qkv_bias=True, norm_layer=partial(nn.LayerNorm, eps=1e-6)).eval()
+        p = f"{prefix}blocks.{i}."
+        blk.load_state_dict({k[len(p):]: v for k, v in state.items() if k.startswith(p)})
+        blocks.append(blk)
+    return blocks
 
 
 class _Inert(type):
