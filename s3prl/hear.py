@@ -21,15 +21,21 @@ Layer choice (``layer=`` of :func:`load_model`):
 * ``"mean"``: the mean of all hidden states (every hidden state must have the
   same size, otherwise :class:`ValueError`).
 
-Timestamps: frame ``k`` of an upstream starts at sample ``k * downsample_rate``
-and spans ``frame_window`` samples (the upstream's ``receptive_field`` unless it
-declares a ``frame_window`` attribute, e.g. a model that sees fixed 10.24 s
-windows); its timestamp is the centre, in milliseconds, of the part of that
-span that lies inside the audio. Upstreams whose frames are centred on
-``k * downsample_rate`` (centred STFT front ends: ``mel``, ``linear``, or any
-upstream with ``frame_centre_offset = 0``) get ``k * downsample_rate``.
-Upstreams may declare ``frame_centre_offset`` (samples from the frame start to
-its centre) to override the rule.
+Timestamps (regularly spaced, as HEAR requires): frame ``k`` of an upstream
+starts at sample ``k * downsample_rate`` and spans ``frame_window`` samples (the
+upstream's ``receptive_field`` unless it declares a ``frame_window`` attribute,
+e.g. a model that sees fixed 1 s or 10.24 s windows); its timestamp is
+``k * downsample_rate + frame_window / 2``, in milliseconds. When the last frames
+of a fixed-window model overhang the end of the audio (their windows were zero
+padded), the common offset is lowered so that the last timestamp is the end of
+the audio (every frame shifts by the same amount). Upstreams whose frames are
+centred on ``k * downsample_rate`` (centred STFT front ends: ``mel``, ``linear``;
+PaSST; any upstream declaring ``frame_centre_offset = 0``) get
+``k * downsample_rate``; ``frame_centre_offset`` (samples from the frame start to
+its centre) overrides the rule for any upstream. Timestamps are nominal: models
+whose fixed windows hold a non-integer number of strides (SSAST: 99 frames per
+1 s window, AST ``hidden_states``: 101 patches per 10.24 s) drift from them by up
+to 1 % within the audio, and hear-validator's end-coverage check can fail there.
 
 Scene embedding: the mean over frames of the timestamp embeddings (the HEAR
 baseline convention).
@@ -112,20 +118,18 @@ class HearModel(nn.Module):
         """Centres of ``n_frames`` frames of audio ``n_samples`` long, in ms.
 
         Returns:
-            ``(n_frames,)`` float32 tensor, non-decreasing (strictly increasing
-            while frames start inside the audio).
+            ``(n_frames,)`` float32 tensor, increasing by ``downsample_rate`` ms / 16.
         """
         up = self.upstream
         stride = float(up.downsample_rate)
         start = torch.arange(n_frames, dtype=torch.float64, device=device) * stride
         offset = frame_centre_offset(up)
-        if offset is not None:
-            centre = start + offset
-        else:
+        if offset is None:
             window = float(getattr(up, "frame_window", None) or up.receptive_field)
-            end = torch.clamp(start + window, max=float(n_samples))
-            centre = (start + torch.maximum(end, start)) / 2
-        return (centre * 1000.0 / self.sample_rate).float()
+            offset = window / 2
+            if n_frames > 0:  # frames of fixed-window models may overhang the end: stay inside
+                offset = max(0.0, min(offset, n_samples - (n_frames - 1) * stride))
+        return ((start + offset) * 1000.0 / self.sample_rate).float()
 
     def select(self, hidden_states: list[Tensor]) -> Tensor:
         """The chosen layer (or the mean of all) of ``hidden_states``, as float32."""
