@@ -1,0 +1,52 @@
+"""BYOL-S default: a seeded released-layout checkpoint vs a re-statement of serab-byols'
+``get_timestamp_embeddings`` (``frame_audio``, torchaudio MelSpectrogram via librosa,
+``compute_timestamp_stats``) for one wav, on the AudioNTT2020 re-statement of test_byol_a."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import s3prl.hub as hub
+from test.checkpoint_builders.byol_a import make_state
+from test.checkpoint_builders.byol_s import build_byol_s_default
+from test.test_byol_a import reference_audio_ntt
+from test.utils import assert_padding_invariant
+
+
+def librosa_lms(x: np.ndarray) -> np.ndarray:
+    librosa = pytest.importorskip("librosa")
+    power = np.abs(librosa.stft(x, n_fft=1024, hop_length=160, win_length=400, window="hann",
+                                center=True, pad_mode="reflect")) ** 2
+    banks = librosa.filters.mel(sr=16000, n_fft=1024, n_mels=64, fmin=60, fmax=7800, htk=True, norm=None)
+    return np.log(banks @ power + np.finfo(np.float32).eps)
+
+
+def test_matches_serab_byols_restatement(tmp_path):
+    _, path = build_byol_s_default(tmp_path)
+    model = hub.byol_s_default(ckpt=str(path)).eval()
+    assert model.hidden_sizes == [2048] and model.downsample_rate == 800
+    wav = torch.randn(4000, generator=torch.Generator().manual_seed(13)) * 0.1
+    padded = np.pad(wav.double().numpy(), (8000, 8000))
+    starts = range(0, len(padded) - 16000 + 1, 800)
+    lms = torch.from_numpy(np.stack([librosa_lms(padded[s : s + 16000]) for s in starts])).float()
+    n = lms.shape[0]
+    norm = (lms - lms.mean() / n) / (lms.std() / n)
+    with torch.no_grad():
+        ref = reference_audio_ntt(make_state(d=2048, seed=81), norm.unsqueeze(1))
+        out = model([wav])
+    assert int(out["hidden_states_len"][0]) == n == 4000 // 800 + 1
+    assert (out["hidden_states"][0][0] - ref).abs().max() <= 1e-4
+
+
+def test_padding_invariant_with_per_wav_statistics(tmp_path):
+    _, path = build_byol_s_default(tmp_path)
+    model = hub.byol_s_default(ckpt=str(path)).eval()
+    gen = torch.Generator().manual_seed(14)
+    assert assert_padding_invariant(model, [torch.randn(n, generator=gen) * 0.1 for n in (1000, 5000)],
+                                    atol=1e-4) <= 1e-4
+    with pytest.raises(NotImplementedError, match="'cvt'"):
+        from s3prl.upstream.byol_s.expert import UpstreamExpert
+
+        UpstreamExpert(str(path), "cvt")
