@@ -50,3 +50,47 @@ def test_padding_invariant_with_per_wav_statistics(tmp_path):
         from s3prl.upstream.byol_s.expert import UpstreamExpert
 
         UpstreamExpert(str(path), "cvt")
+
+
+def test_resnetish34_matches_timm_basic_blocks(tmp_path):
+    from test.checkpoint_builders.byol_s import build_byol_s_resnetish, resnetish_state
+    from test.timm_reference import import_timm
+
+    import_timm()
+    from timm.models.resnet import BasicBlock
+
+    _, path = build_byol_s_resnetish(tmp_path)
+    model = hub.byol_s_resnetish34(ckpt=str(path)).eval()
+    assert model.hidden_sizes == [4 * 64]
+    state = resnetish_state()
+    stem = torch.nn.Sequential(torch.nn.Conv2d(1, 8, 7, 1, 3, bias=False), torch.nn.BatchNorm2d(8),
+                               torch.nn.ReLU(), torch.nn.MaxPool2d(3, 2, 1)).eval()
+    stem.load_state_dict({"0.weight": state["conv1.weight"], **{f"1.{k[4:]}": v for k, v in state.items()
+                                                                if k.startswith("bn1.")}})
+    blocks, cin = [], 8
+    for i, (w, n) in enumerate(zip((8, 16, 32, 64), (3, 4, 6, 3)), start=1):
+        for b in range(n):
+            stride = 2 if (b == 0 and i > 1) else 1
+            down = None
+            if f"layer{i}.{b}.downsample.0.weight" in state:
+                down = torch.nn.Sequential(torch.nn.Conv2d(cin, w, 1, stride, bias=False), torch.nn.BatchNorm2d(w))
+            blk = BasicBlock(cin, w, stride=stride, downsample=down).eval()
+            p = f"layer{i}.{b}."
+            blk.load_state_dict({k[len(p):]: v for k, v in state.items() if k.startswith(p)})
+            blocks.append(blk)
+            cin = w
+    wav = torch.randn(2400, generator=torch.Generator().manual_seed(15)) * 0.1
+    padded = np.pad(wav.double().numpy(), (8000, 8000))
+    lms = torch.from_numpy(np.stack([librosa_lms(padded[s : s + 16000]) for s in range(0, 2401, 800)])).float()
+    n = lms.shape[0]
+    x = ((lms - lms.mean() / n) / (lms.std() / n)).unsqueeze(1)
+    with torch.no_grad():
+        h = stem(x)
+        for blk in blocks:
+            h = blk(h)
+        h = h.permute(0, 3, 2, 1).flatten(2)
+        ref = h.mean(1) + h.amax(1)
+        out = model([wav])["hidden_states"][0][0]
+    assert out.shape == ref.shape == (4, 256)
+    assert 0.1 < float(ref.abs().max()) < 1e3  # a non-trivial output in a range where 1e-4 means something
+    assert (out - ref).abs().max() <= 1e-4

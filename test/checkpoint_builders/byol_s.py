@@ -23,3 +23,41 @@ def build_byol_s_default(dst: Path):
 # 2048-d pass per 50 ms is also too slow for the quick suite. test/test_byol_s.py checks
 # parity and padding invariance on short wavs.
 BUILDERS: dict = {}
+
+
+def resnetish_state(widths=(8, 16, 32, 64), blocks=(3, 4, 6, 3), seed: int = 82) -> dict:
+    """``ResNetish.state_dict()`` layout (torchvision-style names: ``conv1``, ``bn1``,
+    ``layer{i}.{b}.{conv1,bn1,conv2,bn2,downsample.0,downsample.1}``), reduced widths
+    (released: 64, 128, 256, 512)."""
+    gen = torch.Generator().manual_seed(seed)
+
+    def bn(p, c):
+        # BN scales of 0.25 keep activations O(1) through 16 residual blocks
+        return {f"{p}.weight": 0.25 + 0.05 * torch.randn(c, generator=gen),
+                f"{p}.bias": 0.05 * torch.randn(c, generator=gen),
+                f"{p}.running_mean": 0.1 * torch.randn(c, generator=gen),
+                f"{p}.running_var": 0.5 + torch.rand(c, generator=gen), f"{p}.num_batches_tracked": torch.tensor(7)}
+
+    def conv(cout, cin, k):
+        return torch.randn(cout, cin, k, k, generator=gen) * (2 / (cin * k * k)) ** 0.5
+
+    sd = {"conv1.weight": conv(widths[0], 1, 7), **bn("bn1", widths[0])}
+    cin = widths[0]
+    for i, (w, n) in enumerate(zip(widths, blocks), start=1):
+        for b in range(n):
+            p = f"layer{i}.{b}"
+            sd[f"{p}.conv1.weight"] = conv(w, cin, 3)
+            sd.update(bn(f"{p}.bn1", w))
+            sd[f"{p}.conv2.weight"] = conv(w, w, 3)
+            sd.update(bn(f"{p}.bn2", w))
+            if b == 0 and (i > 1 or cin != w):
+                sd[f"{p}.downsample.0.weight"] = conv(w, cin, 1)
+                sd.update(bn(f"{p}.downsample.1", w))
+            cin = w
+    return sd
+
+
+def build_byol_s_resnetish(dst: Path):
+    path = Path(dst) / "resnetish34_BYOLAs64x96-seeded.pth"
+    torch.save(resnetish_state(), path)
+    return "byol_s_resnetish34", path

@@ -1,7 +1,8 @@
 """BYOL-S: BYOL-A trained on speech (Elbanna et al., "BYOL-S: Learning Self-supervised
 Speech Representations by Bootstrapping", HEAR 2021, https://arxiv.org/abs/2206.12038),
-the ``serab-byols`` HEAR models as s3prl 0.4.18 runs them. Only the ``default``
-encoder (AudioNTT2020, d = 2048) is provided here.
+the ``serab-byols`` HEAR models as s3prl 0.4.18 runs them: the ``default`` encoder
+(AudioNTT2020, d = 2048) and ``resnetish34`` (:mod:`s3prl.upstream.byol_s.resnetish`);
+``cvt`` is not provided.
 
 Checkpoint (``default2048_BYOLAs64x96-2105311814-e100-bs256-lr0003-rs42.pth``,
 GasserElbanna/serab-byols): the ``state_dict()`` of ``AudioNTT2020(n_mels=64, d=2048)``,
@@ -38,8 +39,7 @@ class UpstreamExpert(UpstreamBase):
 
     Args:
         ckpt: local checkpoint path.
-        model_name: ``"default"`` (the only one provided; ``cvt`` and ``resnetish34``
-            are not implemented).
+        model_name: ``"default"`` or ``"resnetish34"`` (``cvt`` is not implemented).
         window_secs: window (1 s); hop_secs: hop between frames (0.05 s).
 
     Raises:
@@ -54,12 +54,21 @@ class UpstreamExpert(UpstreamBase):
         super().__init__()
         from s3prl.util.checkpoint import load_checkpoint
 
-        if model_name != "default":
-            raise NotImplementedError(f"BYOL-S model {model_name!r} is not implemented (only 'default')")
+        if model_name not in ("default", "resnetish34"):
+            raise NotImplementedError(
+                f"BYOL-S model {model_name!r} is not implemented (only 'default' and 'resnetish34')"
+            )
         self.window = int(window_secs * SAMPLE_RATE)
         self.hop = int(hop_secs * SAMPLE_RATE)
-        self.model = load_audio_ntt(load_checkpoint(ckpt), f"BYOL-S checkpoint {ckpt}")
-        self.hidden_sizes = [self.model.fc[0].out_features]
+        where = f"BYOL-S checkpoint {ckpt}"
+        if model_name == "default":
+            self.model = load_audio_ntt(load_checkpoint(ckpt), where)
+            self.hidden_sizes = [self.model.fc[0].out_features]
+        else:
+            from .resnetish import load_resnetish
+
+            self.model = load_resnetish(load_checkpoint(ckpt), where)
+            self.hidden_sizes = [self.model.layer4[0].conv1.out_channels * 4]  # 64 mel / 16
         self.downsample_rate = self.hop
         self.receptive_field = 1
 
