@@ -61,3 +61,52 @@ def build_byol_s_resnetish(dst: Path):
     path = Path(dst) / "resnetish34_BYOLAs64x96-seeded.pth"
     torch.save(resnetish_state(), path)
     return "byol_s_resnetish34", path
+
+
+CVT_STAGES = [  # (in, width, emb kernel, heads, mlp mult): the released cvt_s1-d1-e64_s2-d1-e256_s3-d1-e512
+    (1, 64, 7, 1, 4), (64, 256, 3, 3, 4), (256, 512, 3, 6, 4),
+]
+
+
+def cvt_state(seed: int = 83) -> dict:
+    """``CvT.state_dict()`` layout of serab-byols (``layers.{s}.0`` conv embedding,
+    ``layers.{s}.1.{g,b}`` channel LayerNorm, ``layers.{s}.2.layers.{d}.0.{norm.{g,b},
+    fn.to_q.net.{0,1,2}, fn.to_kv.net.{0,1,2}, fn.to_out.0}``, ``...{d}.1.{norm, fn.net.{0,3}}``),
+    released sizes, depth 1 per stage."""
+    gen = torch.Generator().manual_seed(seed)
+
+    def r(*shape, s):
+        return torch.randn(*shape, generator=gen) * s
+
+    def bn(p, c):
+        return {f"{p}.weight": 1 + 0.1 * r(c, s=1), f"{p}.bias": r(c, s=0.1), f"{p}.running_mean": r(c, s=0.1),
+                f"{p}.running_var": 0.5 + torch.rand(c, generator=gen), f"{p}.num_batches_tracked": torch.tensor(5)}
+
+    sd = {}
+    for s, (cin, dim, k, heads, mult) in enumerate(CVT_STAGES):
+        inner = heads * 64
+        sd[f"layers.{s}.0.weight"] = r(dim, cin, k, k, s=(1 / (cin * k * k)) ** 0.5)
+        sd[f"layers.{s}.0.bias"] = r(dim, s=0.1)
+        sd[f"layers.{s}.1.g"] = 1 + r(1, dim, 1, 1, s=0.1)
+        sd[f"layers.{s}.1.b"] = r(1, dim, 1, 1, s=0.1)
+        p = f"layers.{s}.2.layers.0."
+        for n in ("0", "1"):
+            sd[f"{p}{n}.norm.g"] = 1 + r(1, dim, 1, 1, s=0.1)
+            sd[f"{p}{n}.norm.b"] = r(1, dim, 1, 1, s=0.1)
+        for proj, out in (("to_q", inner), ("to_kv", 2 * inner)):
+            sd[f"{p}0.fn.{proj}.net.0.weight"] = r(dim, 1, 3, 3, s=1 / 3)
+            sd.update(bn(f"{p}0.fn.{proj}.net.1", dim))
+            sd[f"{p}0.fn.{proj}.net.2.weight"] = r(out, dim, 1, 1, s=dim**-0.5)
+        sd[f"{p}0.fn.to_out.0.weight"] = r(dim, inner, 1, 1, s=inner**-0.5)
+        sd[f"{p}0.fn.to_out.0.bias"] = r(dim, s=0.1)
+        sd[f"{p}1.fn.net.0.weight"] = r(dim * mult, dim, 1, 1, s=dim**-0.5)
+        sd[f"{p}1.fn.net.0.bias"] = r(dim * mult, s=0.1)
+        sd[f"{p}1.fn.net.3.weight"] = r(dim, dim * mult, 1, 1, s=(dim * mult) ** -0.5)
+        sd[f"{p}1.fn.net.3.bias"] = r(dim, s=0.1)
+    return sd
+
+
+def build_byol_s_cvt(dst: Path):
+    path = Path(dst) / "cvt_s1-d1-e64_s2-d1-e256_s3-d1-e512_BYOLAs64x96-seeded.pth"
+    torch.save(cvt_state(), path)
+    return "byol_s_cvt", path

@@ -1,8 +1,8 @@
 """BYOL-S: BYOL-A trained on speech (Elbanna et al., "BYOL-S: Learning Self-supervised
 Speech Representations by Bootstrapping", HEAR 2021, https://arxiv.org/abs/2206.12038),
 the ``serab-byols`` HEAR models as s3prl 0.4.18 runs them: the ``default`` encoder
-(AudioNTT2020, d = 2048) and ``resnetish34`` (:mod:`s3prl.upstream.byol_s.resnetish`);
-``cvt`` is not provided.
+(AudioNTT2020, d = 2048), ``resnetish34`` (:mod:`s3prl.upstream.byol_s.resnetish`) and
+``cvt`` (:mod:`s3prl.upstream.byol_s.cvt`).
 
 Checkpoint (``default2048_BYOLAs64x96-2105311814-e100-bs256-lr0003-rs42.pth``,
 GasserElbanna/serab-byols): the ``state_dict()`` of ``AudioNTT2020(n_mels=64, d=2048)``,
@@ -39,7 +39,7 @@ class UpstreamExpert(UpstreamBase):
 
     Args:
         ckpt: local checkpoint path.
-        model_name: ``"default"`` or ``"resnetish34"`` (``cvt`` is not implemented).
+        model_name: ``"default"``, ``"resnetish34"`` or ``"cvt"``.
         window_secs: window (1 s); hop_secs: hop between frames (0.05 s).
 
     Raises:
@@ -54,9 +54,9 @@ class UpstreamExpert(UpstreamBase):
         super().__init__()
         from s3prl.util.checkpoint import load_checkpoint
 
-        if model_name not in ("default", "resnetish34"):
+        if model_name not in ("default", "resnetish34", "cvt"):
             raise NotImplementedError(
-                f"BYOL-S model {model_name!r} is not implemented (only 'default' and 'resnetish34')"
+                f"BYOL-S model {model_name!r} is not implemented ('default', 'resnetish34', 'cvt')"
             )
         self.window = int(window_secs * SAMPLE_RATE)
         self.hop = int(hop_secs * SAMPLE_RATE)
@@ -64,11 +64,16 @@ class UpstreamExpert(UpstreamBase):
         if model_name == "default":
             self.model = load_audio_ntt(load_checkpoint(ckpt), where)
             self.hidden_sizes = [self.model.fc[0].out_features]
-        else:
+        elif model_name == "resnetish34":
             from .resnetish import load_resnetish
 
             self.model = load_resnetish(load_checkpoint(ckpt), where)
             self.hidden_sizes = [self.model.layer4[0].conv1.out_channels * 4]  # 64 mel / 16
+        else:
+            from .cvt import load_cvt
+
+            self.model = load_cvt(load_checkpoint(ckpt), where)
+            self.hidden_sizes = [self.model.layers[2][0].out_channels * 4]  # 64 mel / 16
         self.downsample_rate = self.hop
         self.receptive_field = 1
 
