@@ -33,8 +33,10 @@ def import_timm():
         return sys.modules["timm"]
     except (ImportError, RuntimeError):  # a broken or absent torchvision
         pass
-    for name in [m for m in sys.modules if m == "timm" or m.startswith(("timm.", "torchvision"))]:
+    for name in [m for m in sys.modules if m == "timm" or m.startswith("timm.")]:
         del sys.modules[name]
+    # what other code put there (e.g. a None marker for "not importable") is restored afterwards
+    saved = {m: sys.modules.pop(m) for m in list(sys.modules) if m.split(".")[0] == "torchvision"}
     finder = _StandInFinder()
     sys.meta_path.insert(0, finder)
     try:
@@ -43,6 +45,7 @@ def import_timm():
         sys.meta_path.remove(finder)
         for name in [m for m in sys.modules if m.split(".")[0] == "torchvision"]:
             del sys.modules[name]
+        sys.modules.update(saved)
     return timm
 
 
