@@ -1,0 +1,154 @@
+"""BYOL-A: Bootstrap Your Own Latent for Audio (Niizumi, Takeuchi, Ohishi, Harada &
+Kashino, IJCNN 2021, https://arxiv.org/abs/2103.06695), AudioNTT2020 encoder, as
+s3prl 0.4.18 runs it.
+
+Checkpoints (``AudioNTT2020-BYOLA-64x96d{512,1024,2048}.pth``, nttcslab/byol-a): the
+state dict of ``AudioNTT2020(n_mels=64, d)`` (optionally under ``"state_dict"``, key
+prefixes before ``features.`` / ``fc.`` dropped, as ``NetworkCommonMixIn.load_weight``
+does)::
+
+    features.{0,4,8}.{weight,bias}   Conv2d(64 or 1 -> 64, 3 x 3, padding 1)
+    features.{1,5,9}.{weight,bias,running_mean,running_var,num_batches_tracked}  BatchNorm2d(64)
+    fc.0.{weight,bias}               Linear(64 x 8 = 512, d)
+    fc.3.{weight,bias}               Linear(d, d)
+
+Forward (eval): log-mel ``(N, 1, 64, frames)`` -> 3 x [conv 3x3, BN, ReLU, max-pool 2]
+-> ``(N, 64, 8, frames // 8)`` -> per time step the 8 mel x 64 channel values
+(mel-major) -> ``ReLU(fc3(ReLU(fc0(.))))`` -> max over time + mean over time: ``(N, d)``.
+
+Front end (torchaudio ``MelSpectrogram`` defaults with BYOL-A's config): n_fft 1024,
+win 1024 (periodic Hann), hop 160, centred reflect-padded STFT, power 2, 64 HTK mel
+bins from 60 to 7800 Hz (no area normalisation), ``log(mel + FLT_EPSILON)``, then
+``(x + 5.4919195) / 5.0389895`` (the fixed statistics s3prl uses).
+
+Windowing (s3prl): windows of ``window_secs`` (1 s) every ``stride_secs`` (1 s), the
+last zero padded; one embedding per window. A wav of ``T`` samples has
+``ceil(T / stride)`` frames; its windows hold only its own samples, so batching
+never changes them.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from s3prl.upstream.interface import UpstreamBase
+
+SAMPLE_RATE = 16000
+NORM_MEAN, NORM_STD = -5.4919195, 5.0389895
+FLT_EPSILON = 1.1920928955078125e-07
+
+
+def htk_mel_banks(n_mels: int, n_fft: int, sr: int, f_min: float, f_max: float) -> Tensor:
+    """``(n_fft // 2 + 1, n_mels)`` triangular HTK-mel filters without normalisation
+    (``torchaudio.functional.melscale_fbanks(..., norm=None, mel_scale="htk")``)."""
+    def mel(f):
+        return 2595.0 * torch.log10(1.0 + torch.as_tensor(f, dtype=torch.float64) / 700.0)
+
+    pts = torch.linspace(float(mel(f_min)), float(mel(f_max)), n_mels + 2, dtype=torch.float64)
+    hz = 700.0 * (10 ** (pts / 2595.0) - 1.0)
+    freqs = torch.linspace(0, sr // 2, n_fft // 2 + 1, dtype=torch.float64)
+    diff = hz[1:] - hz[:-1]
+    slopes = hz[None, :] - freqs[:, None]  # (freqs, n_mels + 2)
+    down = -slopes[:, :-2] / diff[:-1]
+    up = slopes[:, 2:] / diff[1:]
+    return torch.clamp(torch.minimum(down, up), min=0.0)
+
+
+def log_mel(windows: Tensor, n_fft: int = 1024, win: int = 1024, hop: int = 160, n_mels: int = 64,
+            f_min: float = 60.0, f_max: float = 7800.0) -> Tensor:
+    """``(N, samples)`` -> ``(N, n_mels, 1 + samples // hop)`` ``log(mel power + FLT_EPSILON)``."""
+    window = torch.hann_window(win, dtype=windows.dtype, device=windows.device)
+    spec = torch.stft(windows, n_fft, hop_length=hop, win_length=win, window=window, center=True,
+                      pad_mode="reflect", return_complex=True)
+    power = spec.real**2 + spec.imag**2
+    banks = htk_mel_banks(n_mels, n_fft, SAMPLE_RATE, f_min, f_max).to(windows.dtype).to(windows.device)
+    return (torch.einsum("fm,nft->nmt", banks, power) + FLT_EPSILON).log()
+
+
+class AudioNTT2020(nn.Module):
+    """The BYOL-A encoder (see the module docstring); parameter names as released."""
+
+    def __init__(self, n_mels: int = 64, d: int = 2048):
+        super().__init__()
+        layers: list[nn.Module] = []
+        for i in range(3):
+            layers += [nn.Conv2d(1 if i == 0 else 64, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU(),
+                       nn.MaxPool2d(2, stride=2)]
+        self.features = nn.Sequential(*layers)
+        self.fc = nn.Sequential(nn.Linear(64 * (n_mels // 8), d), nn.ReLU(), nn.Dropout(0.3),
+                                nn.Linear(d, d), nn.ReLU())
+
+    def frames(self, x: Tensor) -> Tensor:
+        """``(N, 1, mel, T)`` -> ``(N, T // 8, d)`` per-time features before pooling."""
+        x = self.features(x).permute(0, 3, 2, 1)  # (N, T', mel', ch)
+        return self.fc(x.reshape(x.size(0), x.size(1), -1))
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = self.frames(x)
+        return h.max(dim=1).values + h.mean(dim=1)
+
+
+def load_audio_ntt(state: dict, where: str, n_mels: int = 64) -> AudioNTT2020:
+    """AudioNTT2020 from a released state dict (``d`` read from ``fc.0.weight``).
+
+    Raises:
+        ValueError / CheckpointKeyError: no ``fc.0.weight``, missing or unexpected keys.
+    """
+    from s3prl.util.checkpoint import check_state_dict_keys
+
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict):
+        raise ValueError(f"{where}: not a state dict")
+    weights = {}
+    for k, v in state.items():  # keep from the first 'features.' / 'fc.' component on
+        parts = k.split(".")
+        for i, p in enumerate(parts):
+            if p in ("features", "fc"):
+                weights[".".join(parts[i:])] = v
+                break
+    if "fc.0.weight" not in weights:
+        raise ValueError(f"{where}: not an AudioNTT2020 state dict (no 'fc.0.weight')")
+    model = AudioNTT2020(n_mels, weights["fc.0.weight"].shape[0])
+    check_state_dict_keys(model.state_dict().keys(), weights.keys(), f"{where} does not match AudioNTT2020")
+    model.load_state_dict(weights)
+    return model
+
+
+class UpstreamExpert(UpstreamBase):
+    """BYOL-A upstream: one embedding per window (see the module docstring).
+
+    Args:
+        ckpt: local checkpoint path.
+        window_secs, stride_secs: windowing in seconds (1.0, 1.0 as s3prl).
+
+    Raises:
+        ValueError: a window shorter than 8 mel frames, a checkpoint outside the layout.
+    """
+
+    def __init__(self, ckpt: str, window_secs: float = 1.0, stride_secs: float = 1.0):
+        super().__init__()
+        from s3prl.util.checkpoint import load_checkpoint
+
+        self.window = int(window_secs * SAMPLE_RATE)
+        self.stride = int(stride_secs * SAMPLE_RATE)
+        if self.window < 8 * 160 or self.stride < 1:
+            raise ValueError(f"window_secs must be >= 0.08 and stride_secs > 0, got {window_secs}, {stride_secs}")
+        self.model = load_audio_ntt(load_checkpoint(ckpt), f"BYOL-A checkpoint {ckpt}")
+        self.hidden_sizes = [self.model.fc[0].out_features]
+        self.downsample_rate = self.stride
+        self.receptive_field = 1
+        self.frame_window = self.window
+
+    def forward_padded(self, wavs: Tensor, wavs_len: Tensor) -> tuple[list[Tensor], Tensor]:
+        n_win = torch.div(wavs_len + self.stride - 1, self.stride, rounding_mode="floor")
+        w = int(n_win.max())
+        need = (w - 1) * self.stride + self.window
+        x = F.pad(wavs, (0, max(0, need - wavs.size(1))))[:, :need]
+        windows = x.unfold(1, self.window, self.stride).reshape(-1, self.window)
+        mel = (log_mel(windows) - NORM_MEAN) / NORM_STD
+        emb = self.model(mel.unsqueeze(1))
+        return [emb.reshape(wavs.size(0), w, -1)], n_win
+
