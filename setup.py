@@ -31,7 +31,6 @@ setup(
             "transformers>=4.40",
             "kaldi-native-fbank>=1.18",
             "librosa>=0.10",
-            "timm>=0.9",
             "torchvggish>=0.2",
             "ruff",
             "sphinx>=7",

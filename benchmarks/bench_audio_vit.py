@@ -1,5 +1,6 @@
-"""AST and PaSST forward: ours vs the reference ViT (timm ``Block``, what AST / PaSST build
-their transformers from) on the same seeded weights and the same batch.
+"""AST and PaSST forward: ours vs a reference ViT (Hugging Face transformers ``ViTLayer``,
+scaled-dot-product attention, the block AST / PaSST build their transformers from) on the
+same seeded weights and the same batch.
 
     python benchmarks/bench_audio_vit.py                 # full size (768 wide, 12 blocks)
     python benchmarks/bench_audio_vit.py --depth 2 --repeats 3 --threads 1
@@ -8,12 +9,13 @@ Cases:
 
 * ``ast``: one 10.24 s window (1024 fbank frames -> 2 + 12 x 101 tokens) per item,
   ``--batch`` items: patch embedding + blocks, ours (``s3prl.upstream.ast.model``) vs
-  ``F.conv2d`` + timm blocks;
+  ``F.conv2d`` + transformers ``ViTLayer`` s;
 * ``passt``: ``--windows`` 160 ms windows (128 mel x 16 frames -> 2 + 12 tokens) and as
   many 800 ms windows (2 + 12 x 7 tokens), the two levels of ``passt_base2level``:
-  ``PaSSTNet`` vs the same computation on timm blocks.
+  ``PaSSTNet`` vs the same computation on transformers ``ViTLayer`` s.
 
-Prints median seconds of ``--repeats`` runs (after one warm-up), the ratio ours / reference
+Prints median seconds of ``--repeats`` runs (after one warm-up; ours and the reference
+alternate), the ratio ours / reference
 (below 1 is faster) and the max abs difference of the outputs.
 """
 
@@ -32,18 +34,21 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from s3prl.upstream.ast.model import SpectrogramViT  # noqa: E402
 from s3prl.upstream.passt.expert import PaSSTNet  # noqa: E402
-from test.timm_reference import timm_blocks  # noqa: E402
+from test.hf_reference import hf_vit_blocks  # noqa: E402
 
 
-def _time(fn, repeats: int) -> tuple[float, torch.Tensor]:
+def _time_pair(fn_a, fn_b, repeats: int) -> tuple[float, float, torch.Tensor, torch.Tensor]:
+    """Median seconds of ``fn_a`` and ``fn_b``, run alternately (so that load from other
+    processes on a shared machine falls on both), after one warm-up call each."""
     with torch.no_grad():
-        out = fn()
-        times = []
+        out_a, out_b = fn_a(), fn_b()
+        times_a, times_b = [], []
         for _ in range(repeats):
-            t = time.perf_counter()
-            out = fn()
-            times.append(time.perf_counter() - t)
-    return statistics.median(times), out
+            for fn, times in ((fn_a, times_a), (fn_b, times_b)):
+                t = time.perf_counter()
+                fn()
+                times.append(time.perf_counter() - t)
+    return statistics.median(times_a), statistics.median(times_b), out_a, out_b
 
 
 def _seed(module: torch.nn.Module, seed: int) -> None:
@@ -58,7 +63,7 @@ def _seed(module: torch.nn.Module, seed: int) -> None:
 def bench_ast(dim: int, depth: int, batch: int, repeats: int) -> tuple[float, float, float]:
     ours = SpectrogramViT(dim, depth, dim // 64, (16, 16), (10, 10), 128, 1024).eval()
     _seed(ours, 1)
-    ref_blocks = timm_blocks(ours.state_dict(), "", depth, dim, dim // 64)
+    ref_blocks = hf_vit_blocks(ours.state_dict(), "", depth, dim, dim // 64)
     fbank = torch.randn(batch, 1024, 128, generator=torch.Generator().manual_seed(2))
 
     def reference():
@@ -73,8 +78,7 @@ def bench_ast(dim: int, depth: int, batch: int, repeats: int) -> tuple[float, fl
     def mine():
         return ours(fbank)[0][-1]
 
-    t_ours, a = _time(mine, repeats)
-    t_ref, b = _time(reference, repeats)
+    t_ours, t_ref, a, b = _time_pair(mine, reference, repeats)
     b = b.reshape(batch, 12, 101, dim).transpose(1, 2).flatten(2)
     return t_ours, t_ref, float((a - b).abs().max())
 
@@ -82,7 +86,7 @@ def bench_ast(dim: int, depth: int, batch: int, repeats: int) -> tuple[float, fl
 def bench_passt(dim: int, depth: int, windows: int, repeats: int) -> tuple[float, float, float]:
     net = PaSSTNet(dim, depth, dim // 64, 12, 99, 527).eval()
     _seed(net, 3)
-    ref_blocks = timm_blocks(net.state_dict(), "", depth, dim, dim // 64)
+    ref_blocks = hf_vit_blocks(net.state_dict(), "", depth, dim, dim // 64)
     gen = torch.Generator().manual_seed(4)
     mels = [torch.randn(windows, 128, 16, generator=gen), torch.randn(windows, 128, 80, generator=gen)]
 
@@ -98,8 +102,8 @@ def bench_passt(dim: int, depth: int, windows: int, repeats: int) -> tuple[float
         f = (x[:, 0] + x[:, 1]) / 2
         return torch.cat([net.head(f), f], -1)
 
-    t_ours, a = _time(lambda: torch.cat([net(m) for m in mels], -1), repeats)
-    t_ref, b = _time(lambda: torch.cat([reference_one(m) for m in mels], -1), repeats)
+    t_ours, t_ref, a, b = _time_pair(lambda: torch.cat([net(m) for m in mels], -1),
+                                     lambda: torch.cat([reference_one(m) for m in mels], -1), repeats)
     return t_ours, t_ref, float((a - b).abs().max())
 
 

@@ -1,47 +1,70 @@
-"""AST: shared ViT blocks vs timm, the fbank front end vs kaldi-native-fbank, and the
-seeded AudioSet checkpoint (released layout) vs a timm-block re-statement of
-``ASTModel.forward`` (Gong et al., ``ast_models.py``; s3prl 0.4.18 ``upstream/ast``)."""
+"""AST: shared ViT blocks / patch embedding vs Hugging Face transformers' ``ViTLayer`` /
+``ViTPatchEmbeddings`` / ``ASTPatchEmbeddings``, the fbank front end vs kaldi-native-fbank, and the
+seeded AudioSet checkpoint (released layout) vs transformers' ``ASTForAudioClassification``
+(its port of ``ASTModel``, Gong et al., ``ast_models.py``; s3prl 0.4.18 ``upstream/ast``)."""
 
 from __future__ import annotations
 
 import pytest
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 import s3prl.hub as hub
 from s3prl.modules.vit import PatchEmbed, ViTBlock, resize_pos_grid
 from s3prl.upstream.ast.frontend import FBANK_MEAN, FBANK_STD, ast_fbank
 from test.checkpoint_builders.ast import DEPTH, DIM, ast_state, build_ast
-from test.timm_reference import import_timm, timm_blocks
+from test.hf_reference import hf_ast, hf_vit_blocks
 from test.utils import assert_padding_invariant
 
 
-def test_vit_block_matches_timm():
+def test_vit_block_matches_transformers_vit_layer():
     torch.manual_seed(0)
     ours = ViTBlock(96, 3).eval()
     for p in ours.parameters():
         nn.init.normal_(p, std=0.3)
     state = {f"blocks.0.{k}": v for k, v in ours.state_dict().items()}
-    (ref,) = timm_blocks(state, "", 1, 96, 3)
+    (ref,) = hf_vit_blocks(state, "", 1, 96, 3)
     x = torch.randn(2, 37, 96)
     with torch.no_grad():
-        assert (ours(x) - ref(x)).abs().max() <= 1e-5
+        y = ref(x)
+        assert 0.1 < float((y - x).abs().max())  # the block did something
+        assert (ours(x) - y).abs().max() <= 1e-5
 
 
 @pytest.mark.parametrize("patch, size", [((16, 16), (128, 1024)), ((128, 2), (128, 100))])
-def test_patch_embed_matches_timm(patch, size):
-    import_timm()
-    from timm.layers import PatchEmbed as TimmPatchEmbed
+def test_patch_embed_matches_transformers_vit(patch, size):
+    from transformers import ViTConfig
+    from transformers.models.vit.modeling_vit import ViTPatchEmbeddings
 
     torch.manual_seed(1)
     ours = PatchEmbed(1, 32, patch, patch)
-    ref = TimmPatchEmbed(img_size=size, patch_size=patch, in_chans=1, embed_dim=32)
-    ref.load_state_dict(ours.state_dict())
+    ref = ViTPatchEmbeddings(ViTConfig(hidden_size=32, image_size=list(size), patch_size=list(patch),
+                                       num_channels=1))  # fmt: skip
+    ref.projection.load_state_dict(ours.proj.state_dict())
     x = torch.randn(2, 1, *size)
     with torch.no_grad():
         assert (ours(x) - ref(x)).abs().max() <= 1e-5
-    assert ours.grid(*size) == ref.grid_size
+    f, t = ours.grid(*size)
+    assert f * t == ref.num_patches and (f, t) == (size[0] // patch[0], size[1] // patch[1])
+
+
+def test_strided_patch_embed_matches_transformers_ast():
+    """AST's overlapping 16 x 16 patches at stride 10 (input ``(N, T, F)`` for transformers)."""
+    from transformers import ASTConfig
+    from transformers.models.audio_spectrogram_transformer import (
+        modeling_audio_spectrogram_transformer as m,
+    )
+
+    cfg = ASTConfig(hidden_size=32, patch_size=16, frequency_stride=10, time_stride=10, max_length=100,
+                    num_mel_bins=128)  # fmt: skip
+    torch.manual_seed(2)
+    ours = PatchEmbed(1, 32, (16, 16), (10, 10))
+    ref = m.ASTPatchEmbeddings(cfg)
+    ref.projection.load_state_dict(ours.proj.state_dict())
+    x = torch.randn(2, 100, 128)
+    with torch.no_grad():
+        assert (ours(x.transpose(1, 2).unsqueeze(1)) - ref(x)).abs().max() <= 1e-5
+    assert ours.grid(128, 100) == tuple(m.ASTEmbeddings(cfg).get_shape(cfg)) == (12, 9)
 
 
 @pytest.mark.parametrize("bins", [64, 100])
@@ -87,23 +110,14 @@ def test_fbank_128_bins_empty_bin():
 
 
 def reference_ast(state: dict, fbank: torch.Tensor, grid_t: int = 101) -> tuple[list, torch.Tensor]:
-    """``ASTModel.forward`` restated with timm blocks: per-block (N, t, 12 D) and the logits."""
-    blocks = timm_blocks(state, "module.v.", DEPTH, DIM, DIM // 64)
-    x = F.conv2d(fbank.transpose(1, 2).unsqueeze(1), state["module.v.patch_embed.proj.weight"],
-                 state["module.v.patch_embed.proj.bias"], stride=(10, 10))
-    n = x.size(0)
-    x = x.flatten(2).transpose(1, 2)
-    x = torch.cat([state["module.v.cls_token"].expand(n, -1, -1),
-                   state["module.v.dist_token"].expand(n, -1, -1), x], dim=1)
-    x = x + state["module.v.pos_embed"]
-    per_block = []
-    for blk in blocks:
-        x = blk(x)
-        per_block.append(x[:, 2:].reshape(n, 12, grid_t, DIM).transpose(1, 2).flatten(2))
-    x = F.layer_norm(x, (DIM,), state["module.v.norm.weight"], state["module.v.norm.bias"], 1e-6)
-    x = (x[:, 0] + x[:, 1]) / 2
-    x = F.layer_norm(x, (DIM,), state["module.mlp_head.0.weight"], state["module.mlp_head.0.bias"], 1e-5)
-    return per_block, F.linear(x, state["module.mlp_head.1.weight"], state["module.mlp_head.1.bias"])
+    """transformers' ``ASTForAudioClassification`` on the checkpoint: per-block (N, t, 12 D)
+    (patch tokens regrouped per time patch, frequency-major, as s3prl 0.4.18 upstream/ast does) and
+    the logits."""
+    out = hf_ast(state, DEPTH, DIM, DIM // 64)(fbank, output_hidden_states=True)
+    assert len(out.hidden_states) == DEPTH + 1  # the embeddings, then one per block
+    n = fbank.size(0)
+    per_block = [h[:, 2:].reshape(n, 12, grid_t, DIM).transpose(1, 2).flatten(2) for h in out.hidden_states[1:]]
+    return per_block, out.logits
 
 
 @pytest.fixture(scope="module")
@@ -111,7 +125,7 @@ def ckpt(tmp_path_factory):
     return build_ast(tmp_path_factory.mktemp("ast"))[1]
 
 
-def test_checkpoint_matches_timm_reference(ckpt):
+def test_checkpoint_matches_transformers_ast(ckpt):
     state = ast_state()
     gen = torch.Generator().manual_seed(5)
     wavs = [torch.randn(200000, generator=gen) * 0.1, torch.randn(30000, generator=gen) * 0.1]

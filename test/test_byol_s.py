@@ -52,12 +52,11 @@ def test_padding_invariant_with_per_wav_statistics(tmp_path):
         UpstreamExpert(str(path), "clstm")
 
 
-def test_resnetish34_matches_timm_basic_blocks(tmp_path):
+def test_resnetish34_matches_transformers_resnet_basic_layers(tmp_path):
+    """resnetish34 (serab-byols' ResNetish: 7x7 stride-1 stem, BN, ReLU, 3x3/2 max-pool, then
+    3-4-6-3 basic blocks) on transformers' ``ResNetBasicLayer`` (He et al., 2016)."""
     from test.checkpoint_builders.byol_s import build_byol_s_resnetish, resnetish_state
-    from test.timm_reference import import_timm
-
-    import_timm()
-    from timm.models.resnet import BasicBlock
+    from test.hf_reference import hf_resnet_basic_block
 
     _, path = build_byol_s_resnetish(tmp_path)
     model = hub.byol_s_resnetish34(ckpt=str(path)).eval()
@@ -71,13 +70,7 @@ def test_resnetish34_matches_timm_basic_blocks(tmp_path):
     for i, (w, n) in enumerate(zip((8, 16, 32, 64), (3, 4, 6, 3)), start=1):
         for b in range(n):
             stride = 2 if (b == 0 and i > 1) else 1
-            down = None
-            if f"layer{i}.{b}.downsample.0.weight" in state:
-                down = torch.nn.Sequential(torch.nn.Conv2d(cin, w, 1, stride, bias=False), torch.nn.BatchNorm2d(w))
-            blk = BasicBlock(cin, w, stride=stride, downsample=down).eval()
-            p = f"layer{i}.{b}."
-            blk.load_state_dict({k[len(p):]: v for k, v in state.items() if k.startswith(p)})
-            blocks.append(blk)
+            blocks.append(hf_resnet_basic_block(state, f"layer{i}.{b}.", cin, w, stride))
             cin = w
     wav = torch.randn(2400, generator=torch.Generator().manual_seed(15)) * 0.1
     padded = np.pad(wav.double().numpy(), (8000, 8000))

@@ -1,6 +1,6 @@
 """PaSST (hear21passt as s3prl 0.4.18 wraps it): resampler, mel front end and the whole
-windowed embedding vs re-statements (numpy STFT + kaldi-native-fbank mel banks, timm
-blocks), on a seeded checkpoint in the released layout.
+windowed embedding vs re-statements (numpy STFT + kaldi-native-fbank mel banks, Hugging
+Face transformers ``ViTLayer`` blocks), on a seeded checkpoint in the released layout.
 
 ``hear21passt`` itself needs torchaudio, which does not import here, hence the
 re-statement of its ``wrapper.get_timestamp_embeddings`` / ``AugmentMelSTFT`` / ``PaSST``.
@@ -18,7 +18,7 @@ import torch.nn.functional as F
 import s3prl.hub as hub
 from s3prl.upstream.passt.frontend import passt_mel, resample, sinc_resample_kernel
 from test.checkpoint_builders.passt import DEPTH, DIM, build_passt, make_state
-from test.timm_reference import timm_blocks
+from test.hf_reference import hf_vit_blocks
 from test.utils import assert_padding_invariant
 
 
@@ -61,8 +61,9 @@ def test_mel_front_end(hop, n):
 
 
 def reference_embedding(state: dict, x32: torch.Tensor, window: int, hop: int = 1600) -> torch.Tensor:
-    """wrapper.get_timestamp_embeddings (one sound) with the PaSST forward restated on timm blocks."""
-    blocks = timm_blocks(state, "", DEPTH, DIM, DIM // 64)
+    """wrapper.get_timestamp_embeddings (one sound), the PaSST forward restated on transformers
+    ``ViTLayer`` blocks."""
+    blocks = hf_vit_blocks(state, "", DEPTH, DIM, DIM // 64)
     pad = window // 2
     xp = F.pad(x32[None, None], (pad, pad), mode="reflect")[0, 0]
     out = []

@@ -1,6 +1,7 @@
 """SSAST frame / patch models: seeded pre-training checkpoints in the released layout
-vs a timm-block re-statement of SSAST's fine-tuning ``ASTModel`` (Gong et al.,
-``ssast/src/models/ast_models.py``; s3prl 0.4.18 ``upstream/ssast``)."""
+vs a re-statement of SSAST's fine-tuning ``ASTModel`` (Gong et al.,
+``ssast/src/models/ast_models.py``; s3prl 0.4.18 ``upstream/ssast``) on Hugging Face
+transformers ``ViTLayer`` blocks."""
 
 from __future__ import annotations
 
@@ -17,12 +18,12 @@ from test.checkpoint_builders.ast import (
     build_ssast_patch,
     ssast_state,
 )
-from test.timm_reference import timm_blocks
+from test.hf_reference import hf_vit_blocks
 from test.utils import assert_padding_invariant
 
 
 def reference_ssast(state: dict, kind: str, fbank: torch.Tensor) -> list[torch.Tensor]:
-    """Per-block (N, t, f D) of SSAST's fine-tuning forward, restated with timm blocks."""
+    """Per-block (N, t, f D) of SSAST's fine-tuning forward, restated on transformers ``ViTLayer`` blocks."""
     pos = state["module.v.pos_embed"]
     if kind == "frame":  # pre-training grid 1 x 512; 100 frames, stride 1 -> 1 x 99: middle cut
         grid = pos[:, 2:].reshape(1, 1, 512, DIM)[:, :, 256 - 49 : 256 - 49 + 99]
@@ -38,14 +39,14 @@ def reference_ssast(state: dict, kind: str, fbank: torch.Tensor) -> list[torch.T
     x = torch.cat([state["module.v.cls_token"].expand(n, -1, -1),
                    state["module.v.dist_token"].expand(n, -1, -1), x.flatten(2).transpose(1, 2)], 1) + pos
     out = []
-    for blk in timm_blocks(state, "module.v.", DEPTH, DIM, DIM // 64):
+    for blk in hf_vit_blocks(state, "module.v.", DEPTH, DIM, DIM // 64):
         x = blk(x)
         out.append(x[:, 2:].reshape(n, f, -1, DIM).transpose(1, 2).flatten(2))
     return out
 
 
 @pytest.mark.parametrize("kind, build", [("frame", build_ssast_frame), ("patch", build_ssast_patch)])
-def test_checkpoint_matches_timm_reference(kind, build, tmp_path):
+def test_checkpoint_matches_reference(kind, build, tmp_path):
     entry, path = build(tmp_path)
     model = hub.load(entry, ckpt=str(path)).eval()
     stride, per_window, size = {"frame": (160, 99, DIM), "patch": (1600, 9, 12 * DIM)}[kind]

@@ -89,7 +89,7 @@ class ViTBlock(nn.Module):
         num_heads: attention heads (12 for Base).
         mlp_ratio: MLP width / ``dim`` (4).
         qkv_bias: bias on the q/k/v projection.
-        eps: LayerNorm epsilon (1e-6 in timm's ViT/DeiT).
+        eps: LayerNorm epsilon (1e-6 in the released ViT/DeiT checkpoints).
 
     Input/output: ``(batch, tokens, dim)`` float tensors.
     """

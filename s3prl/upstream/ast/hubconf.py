@@ -19,8 +19,9 @@ AST_URL = "https://www.dropbox.com/s/ca0b1v2nlxzyeb4/audioset_10_10_0.4593.pth?d
     hidden_size=527,
     data="ImageNet (DeiT) + AudioSet 2 M",
     ckpt=AST_URL,
-    verified="ViT blocks / patch embedding vs timm (seeded weights); fbank vs kaldi-native-fbank; "
-    "seeded checkpoint in the released layout",
+    verified="ViT blocks / patch embedding vs transformers ViTLayer / ViTPatchEmbeddings (seeded "
+    "weights); fbank vs kaldi-native-fbank; seeded checkpoint in the released layout vs "
+    "transformers ASTForAudioClassification",
 )
 def ast(
     ckpt: str = AST_URL, refresh: bool = False, window_secs: float = 10.24, stride_secs: float = 10.24,

@@ -34,7 +34,8 @@ def byol_s_default(ckpt: str = BYOL_S_DEFAULT_URL, refresh: bool = False, window
 @entry(model="BYOL-S (ResNetish-34)", paper="https://arxiv.org/abs/2206.12038", date="2022-06",
        input="log-mel (64 bins, 1 s windows every 50 ms)", stride=800, layers=1, hidden_size=2048,
        data="AudioSet speech subset", ckpt=BYOL_S_RESNETISH34_URL,
-       verified="seeded reduced checkpoint in the released layout vs timm BasicBlocks")
+       verified="seeded reduced checkpoint in the released layout vs transformers "
+       "ResNetBasicLayer blocks")
 def byol_s_resnetish34(ckpt: str = BYOL_S_RESNETISH34_URL, refresh: bool = False, window_secs: float = 1.0,
                        hop_secs: float = 0.05, **kwargs):
     """BYOL-S ResNetish-34 encoder: a 2048-d embedding of the 1 s around every 50 ms (see

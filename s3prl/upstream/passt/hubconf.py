@@ -8,8 +8,9 @@ from s3prl.util.registry import entry
 __all__ = ["passt_base", "passt_base2level", "passt_base2levelmel", "passt_base20sec", "passt_base30sec", "passt_hop100base", "passt_hop100base2lvl", "passt_hop100base2lvlmel", "passt_hop160base", "passt_hop160base2lvl", "passt_hop160base2lvlmel", "passt_local", "passt_url"]
 
 _PAPER = "https://arxiv.org/abs/2110.05069"
-_VERIFIED = ("ViT blocks vs timm; seeded checkpoint in the released layout vs a re-statement of "
-             "hear21passt's windowing, mel front end and PaSST forward with timm blocks")
+_VERIFIED = ("seeded checkpoint in the released layout vs a re-statement of hear21passt's "
+             "windowing, mel front end (numpy STFT + kaldi-native-fbank mel banks) and PaSST forward "
+             "on transformers ViTLayer blocks")
 _URLS = {
     "s": "https://github.com/kkoutini/PaSST/releases/download/v0.0.1-audioset/passt-s-f128-p16-s10-ap.476-swa.pt",
     "20sec": "https://github.com/kkoutini/PaSST/releases/download/v0.0.5/passt-s-f128-20sec-p16-s10-ap.474-swa.pt",

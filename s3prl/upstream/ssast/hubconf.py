@@ -10,8 +10,8 @@ SSAST_FRAME_URL = "https://www.dropbox.com/s/nx6nl4d4bl71sm8/SSAST-Base-Frame-40
 SSAST_PATCH_URL = "https://www.dropbox.com/s/ewrzpco95n9jdz6/SSAST-Base-Patch-400.pth?dl=1"
 _PAPER = "https://arxiv.org/abs/2110.09784"
 _DATA = "AudioSet 2 M + LibriSpeech 960 h"
-_VERIFIED = ("ViT blocks vs timm, seeded pre-training checkpoint in the released layout vs a "
-             "timm-block re-statement; fbank vs kaldi-native-fbank")
+_VERIFIED = ("seeded pre-training checkpoint in the released layout vs a re-statement of SSAST's "
+             "fine-tuning forward on transformers ViTLayer blocks; fbank vs kaldi-native-fbank")
 
 
 def _load(ckpt, refresh=False, window_secs=1.0, num_heads=None, sha256=None, **kwargs):
