@@ -9,6 +9,7 @@
      "Config": {"runner": ..., "optimizer": ..., "downstream_expert": {"datarc": ...,
                 "modelrc": {"projector_dim", "clipping", "attention_pooling", ...}}},
      "Args": argparse.Namespace(upstream=..., upstream_ckpt=<the architecture file>, ...),
+     "Featurizer": {"weights": zeros(layers)} (s3prl's MOS expert never reads it),
      "Optimizer": ..., "Step": int, "Epoch": int}
 
 The upstream architecture comes from a separate checkpoint of the family (its own released

@@ -20,6 +20,7 @@ Checkpoint (``{wav2vec2,tera,apc}-dev-SRCC-best.ckpt``, saved by s3prl's downstr
      "Config": {"downstream_expert": {"modelrc": {"projector_dim": 256, "clipping": True,
                                                   "attention_pooling": True, ...}}, ...},
      "Args": argparse.Namespace(upstream=..., upstream_ckpt=..., ...),
+     "Featurizer" (layer weights, when the runner saved them: not read, as in s3prl),
      "Optimizer", "Step", "Epoch", ... (training state, not read)}
 
 The checkpoint holds the upstream's weights but not its architecture: s3prl builds the upstream
