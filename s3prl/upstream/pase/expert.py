@@ -52,6 +52,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from s3prl.upstream.conv import conv1d, conv_module
 from s3prl.upstream.interface import UpstreamBase
 from s3prl.util.checkpoint import check_state_dict_keys, load_checkpoint
 
@@ -199,9 +200,9 @@ class _Block(nn.Module):
     def forward(self, x: Tensor, lens: Tensor) -> tuple[Tensor, Tensor]:
         x = _reflect_pad(x, lens, self.pad)
         if self.sinc:
-            x = F.conv1d(x, self.conv.filters().to(x.dtype), stride=self.stride)
+            x = conv1d(x, self.conv.filters().to(x.dtype), stride=self.stride)
         else:
-            x = self.conv(x)
+            x = conv_module(self.conv, x)
         x = self.act(self.norm(x))
         return x, self.frames(lens)
 
@@ -263,13 +264,13 @@ class WaveFe(nn.Module):
         for i, block in enumerate(self.blocks):
             h, lens = block(h, lens)
             if hasattr(self, "denseskips") and i < len(self.blocks) - 1:
-                skips.append((self.denseskips[i](h), lens))
+                skips.append((conv_module(self.denseskips[i], h), lens))
         if self.cfg["rnn_pool"]:
             x = h.transpose(1, 2)
             for layer in self.rnn.layers:
                 x = layer(x)
             h = x.transpose(1, 2)
-        y = self.W(h)
+        y = conv_module(self.W, h)
         hidden = []
         out = y
         for skip, s_lens in skips:
