@@ -167,6 +167,9 @@ def resolve_dtype(dtype: torch.dtype | str | None) -> torch.dtype | None:
     )
 
 
+_LOW_PRECISION = (torch.bfloat16, torch.float16)
+
+
 def _device_differs(a: torch.device, b: torch.device) -> bool:
     if a.type != b.type:
         return True
@@ -376,8 +379,12 @@ class UpstreamBase(nn.Module, metaclass=_UpstreamMeta):
         """Compute the hidden states of a zero-padded batch.
 
         Args:
-            wavs: ``(batch, samples)`` waveforms in the model's dtype, zero
-                padded on the right.
+            wavs: ``(batch, samples)`` waveforms, zero padded on the right, in
+                the parameters' dtype, or in fp32 when the parameters are
+                bf16/fp16 (the pass then runs under ``torch.autocast``): a
+                family normalises / computes its features on this batch first
+                and lets autocast (or an explicit cast) bring the result to the
+                low precision, never the raw waveform.
             wavs_len: ``(batch,)`` long tensor, valid samples per wav.
 
         Returns:
@@ -443,14 +450,27 @@ class UpstreamBase(nn.Module, metaclass=_UpstreamMeta):
         return self._model_dtype()
 
     def _autocast(self, device_type: str):
-        if self.compute_dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(device_type, dtype=self.compute_dtype)
+        if self.compute_dtype is not None:
+            return torch.autocast(device_type, dtype=self.compute_dtype)
+        model_dtype = self._model_dtype()
+        if model_dtype in _LOW_PRECISION and not torch.is_autocast_enabled(device_type):
+            # low-precision parameters without set_dtype: the fp32 waveform batch (see
+            # _batch_dtype) meets them under autocast in the parameters' dtype
+            return torch.autocast(device_type, dtype=model_dtype)
+        return contextlib.nullcontext()
+
+    def _batch_dtype(self) -> torch.dtype:
+        """dtype of the padded waveform batch given to :meth:`forward_padded`: the
+        parameters' dtype, but fp32 when they are bf16/fp16, so that waveform
+        normalisation and feature front ends see the waveform before any rounding
+        to low precision (the forward pass runs under autocast then)."""
+        model_dtype = self._model_dtype()
+        return torch.float32 if model_dtype in _LOW_PRECISION else model_dtype
 
     def _forward_group(
         self, wavs: Sequence[Tensor], out_dtype: torch.dtype | None = None
     ) -> tuple[list[Tensor], Tensor]:
-        padded, lengths = pad_wavs(wavs, dtype=self._model_dtype())
+        padded, lengths = pad_wavs(wavs, dtype=self._batch_dtype())
         hidden_states, hs_len = self.forward_padded(padded, lengths)
         hidden_states = list(hidden_states)
         if out_dtype is not None:
