@@ -150,10 +150,23 @@ def _block_pad(k: int, s: int, first: bool) -> tuple[int, int]:
 
 
 def _reflect_pad(x: Tensor, lens: Tensor, pad: tuple[int, int]) -> Tensor:
-    """``F.pad(mode='reflect')`` applied to each wav's first ``lens[b]`` frames (x: B, C, T)."""
+    """``F.pad(mode='reflect')`` applied to each wav's first ``lens[b]`` frames (x: B, C, T).
+
+    Raises:
+        RuntimeError: a wav has no more frames than the padding, where the original's
+            ``F.pad(mode='reflect')`` is undefined (and raises) too.
+    """
     left, right = pad
     if left == 0 and right == 0:
         return x
+    short = (lens <= max(left, right)).nonzero()
+    if short.numel():
+        i = int(short[0, 0])
+        raise RuntimeError(
+            f"wav {i} has {int(lens[i])} frames at a PASE block whose reflect padding is {pad}: "
+            "reflect padding needs more frames than the padding (the wav is shorter than the "
+            "receptive field)"
+        )
     src = torch.arange(-left, x.size(-1) + right, device=x.device)[None, :].expand(x.size(0), -1)
     last = (lens - 1).clamp(min=0)[:, None]
     src = torch.where(src < 0, -src, src)
