@@ -28,6 +28,7 @@ from test.utils import (
     assert_padding_invariant,
     assert_same_hidden_states,
     mixed_length_wavs,
+    needs,
     sample_wavs,
 )
 
@@ -130,6 +131,7 @@ def test_matches_independent_gru_reference(tiny):
     assert worst <= 1e-5, worst
 
 
+@needs("kaldi_native_fbank")
 def test_features_match_kaldi_native_fbank():
     """The fbank + CMVN recorded in the checkpoint config, through the baseline features,
     agree with kaldi-native-fbank (Hamming window) + hand-written CMVN."""

@@ -13,9 +13,12 @@ import pytest
 import torch
 
 import s3prl.hub as hub
-from test.utils import assert_padding_invariant, mixed_length_wavs
+from test.utils import assert_padding_invariant, mixed_length_wavs, needs, optional_import
 
-transformers = pytest.importorskip("transformers")
+transformers = optional_import("transformers")
+# every test here builds its folder with transformers' save_pretrained: each is skipped
+# without it (per test, reported one by one)
+pytestmark = needs("transformers")
 
 SMALL = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
              conv_dim=(24,) * 7, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4)
