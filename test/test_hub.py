@@ -122,7 +122,7 @@ def test_every_entry_has_registry_info_and_a_full_docstring():
         for fact in ("stride", "hidden size", "hidden states"):
             if fact not in low:
                 problems.append(f"{name}: docstring does not give the {fact}")
-        assert hub.help(name) == doc
+        assert hub.help(name).startswith(doc.rstrip("\n"))
     assert not problems, "\n".join(problems)
 
 
@@ -192,7 +192,8 @@ def test_root_hubconf_lists_exactly_the_entries():
         assert importlib.util.find_spec(dep) is not None, dep
     for name in hub.options():
         assert getattr(module, name) is getattr(hub, name)
-        assert getattr(module, name).__doc__ == hub.help(name)  # what torch.hub.help prints
+        # torch.hub.help prints the docstring; ours adds the Code: section after it
+        assert hub.help(name).startswith(getattr(module, name).__doc__.rstrip("\n"))
     for verb in VERBS:
         assert verb not in _torch_hub_list(module)
 
@@ -307,3 +308,33 @@ def test_import_s3prl_hub_is_light():
     assert others == [], f"import s3prl.hub imports non-standard-library modules: {others}"
     heavy = sorted(m for m in mods if m.split(".")[0] in HEAVY)
     assert heavy == [] and "torch" not in mods and "numpy" not in mods
+
+
+def test_help_names_family_entry_and_model_code():
+    """hub.help(name) leads from a name to the files: family, entry function, model module."""
+    text = hub.help("vq_apc_360hr")
+    code = text[text.index("    Code:"):]
+    assert "    family: vq_apc\n" in code
+    assert "s3prl.upstream.vq_apc.hubconf.vq_apc_360hr (" in code
+    assert str(REPO_DIR / "s3prl" / "upstream" / "vq_apc" / "hubconf.py") in code
+    # VQ-APC runs APC's model code
+    assert f"model code: s3prl.upstream.apc.expert ({REPO_DIR / 's3prl' / 'upstream' / 'apc' / 'expert.py'})" in code
+    assert "family: hf" in hub.help("hf_custom") and "s3prl.upstream.hf.expert" in hub.help("hf_custom")
+    for name in hub.options():
+        lines = dict(row.strip().split(": ", 1) for row in hub.help(name).split("    Code:\n")[1].splitlines())
+        assert lines["family"] == getattr(hub, name).info.family, name
+        entry_file, entry_line = lines["entry"].split(" (")[1].rstrip(")").split(", line ")
+        assert Path(entry_file).is_file() and f"def {name}(" in Path(entry_file).read_text().splitlines()[
+            int(entry_line) - 1 + _decorator_lines(Path(entry_file), int(entry_line))], name
+        model_module, model_file = lines["model code"].rstrip(")").split(" (")
+        assert Path(model_file).is_file(), name
+        assert Path(model_file).with_suffix("").parts[-4:] == tuple(model_module.split(".")), name
+
+
+def _decorator_lines(path: Path, line: int) -> int:
+    """Lines of decorators from ``line`` (1-based) to the ``def`` of the entry."""
+    lines = path.read_text().splitlines()
+    n = 0
+    while not lines[line - 1 + n].lstrip().startswith("def "):
+        n += 1
+    return n
