@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import tempfile
 from pathlib import Path
@@ -51,25 +50,10 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import median_times  # noqa: E402
+from benchmarks.common import bundled_speech_batch, median_times  # noqa: E402
 
 SECONDS = [2, 3, 4, 5, 6, 7, 8, 10]
 QUICK_SECONDS = [1, 1.5, 2, 2.5]
-
-
-def speech_batch(seconds: list[float]) -> list[torch.Tensor]:
-    """Wavs of the given durations cut from the bundled sample speech, laid end to end."""
-    from s3prl.util.audio import load_audio, sample_speech_files
-
-    speech = torch.cat([load_audio(f) for f in sample_speech_files()])
-    need = int(sum(seconds) * 16000)
-    speech = speech.repeat(math.ceil(need / speech.numel()))
-    wavs, start = [], 0
-    for s in seconds:
-        n = int(s * 16000)
-        wavs.append(speech[start : start + n].clone())
-        start += n
-    return wavs
 
 
 # --------------------------------------------------------------------------- reference
@@ -154,7 +138,7 @@ def main(argv=None) -> dict:
         ours = hub.load("vq_apc_local" if args.vq else "apc_local", ckpt=str(path)).eval()
         state = torch.load(path, weights_only=True)["model"]
     ref = ReferenceAPC(state, 3, 512).eval()
-    wavs = speech_batch(QUICK_SECONDS if args.quick else SECONDS)
+    wavs = bundled_speech_batch(QUICK_SECONDS if args.quick else SECONDS)
 
     with torch.inference_mode():
         out = ours(wavs)
