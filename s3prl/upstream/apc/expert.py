@@ -105,14 +105,18 @@ def gru_layer_inference(rnn: nn.GRU, x: Tensor, steps: list[int]) -> Tensor:
     bias = rnn.bias_ih_l0.clone()
     bias[: 2 * hidden] += rnn.bias_hh_l0[: 2 * hidden]
     b_hn = rnn.bias_hh_l0[2 * hidden :]
-    gi = torch.addmm(bias, x.reshape(-1, x.size(-1)), rnn.weight_ih_l0.t()).view(frames, batch, 3 * hidden)
+    # input projections of the valid frames only, time-major ("packed") order
+    valid = torch.arange(batch, device=x.device)[None, :] < torch.tensor(steps, device=x.device)[:, None]
+    gi = torch.addmm(bias, x[valid], rnn.weight_ih_l0.t())  # (valid frames, 3 hidden)
     out = x.new_zeros(frames, batch, hidden)
     gh_buf = x.new_empty(batch, 3 * hidden)
     h = x.new_zeros(batch, hidden)
+    offset = 0
     for t, n in enumerate(steps):
         h = h[:n]
         gh = torch.mm(h, w_hh_t, out=gh_buf[:n])
-        g = gi[t, :n]
+        g = gi[offset : offset + n]
+        offset += n
         rz = torch.add(g[:, : 2 * hidden], gh[:, : 2 * hidden]).sigmoid_()
         cand = torch.addcmul(g[:, 2 * hidden :], rz[:, :hidden], gh[:, 2 * hidden :].add_(b_hn)).tanh_()
         h = torch.lerp(cand, h, rz[:, hidden:], out=out[t, :n])  # n + z * (h - n)
@@ -211,9 +215,10 @@ class APC(nn.Module):
         unsort[order_dev] = torch.arange(order_dev.numel(), device=feats.device)
         results = []
         for y in outputs:  # back to (batch, frames, hidden) in the caller's row order
-            full = y.new_zeros(feats.size(0), feats.size(1), y.size(-1))
-            full[:, :longest] = y.transpose(0, 1).index_select(0, unsort)
-            results.append(full)
+            y = y.transpose(0, 1)[unsort]  # one gather into a contiguous tensor
+            if longest < feats.size(1):
+                y = torch.nn.functional.pad(y, (0, 0, 0, feats.size(1) - longest))
+            results.append(y)
         return results
 
 
