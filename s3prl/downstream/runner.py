@@ -229,7 +229,7 @@ def resolve(argv=None) -> tuple[argparse.Namespace, dict, Path | None]:
                 )
         for key in CHANGEABLE_ARGS:
             saved[key] = getattr(args, key)
-        saved["expdir"] = args.expdir or saved.get("expdir") or str(ckpt_path.parent)
+        saved["expdir"] = args.expdir or str(ckpt_path.parent)
         args = argparse.Namespace(**{**vars(args), **saved})
         config = record["config"]
     else:
@@ -302,24 +302,27 @@ class MetricLogger:
     """The SummaryWriter-like ``logger`` handed to ``log_records``.
 
     ``add_scalar(tag, value, global_step)`` keeps the value (for
-    ``<split>-metrics.json`` and the console) and forwards it to the Lightning
-    loggers (CSV, TensorBoard) on rank 0.
+    ``<split>-metrics.json`` and the console); :meth:`flush` writes the values of
+    each step as one row to the Lightning loggers (CSV, TensorBoard) on rank 0.
     """
 
     def __init__(self, loggers=(), rank: int = 0):
         self.loggers = list(loggers)
         self.rank = rank
         self.values: dict[str, float] = {}
+        self._pending: dict[int, dict[str, float]] = {}
 
     def add_scalar(self, tag: str, value, global_step: int | None = None, **kwargs) -> None:
         value = float(value.item() if hasattr(value, "item") else value)
         self.values[tag] = value
-        if self.rank == 0:
-            for lg in self.loggers:
-                lg.log_metrics({tag: value}, step=global_step)
+        self._pending.setdefault(int(global_step or 0), {})[tag] = value
 
     def flush(self) -> None:
+        pending, self._pending = self._pending, {}
         if self.rank == 0:
+            for step, metrics in sorted(pending.items()):
+                for lg in self.loggers:
+                    lg.log_metrics(metrics, step=step)
             for lg in self.loggers:
                 lg.save()
 
@@ -342,6 +345,22 @@ def _shard(batch, rank: int, world: int):
         return x
 
     return [take(wavs), *[take(o) for o in others]], scale
+
+
+class _SkipBatches:
+    """A batch sampler without its first ``skip`` batches (indices only: no audio is read)."""
+
+    def __init__(self, batch_sampler, skip: int):
+        self.batch_sampler = batch_sampler
+        self.skip = skip
+
+    def __len__(self) -> int:
+        return max(0, len(self.batch_sampler) - self.skip)
+
+    def __iter__(self):
+        for i, batch in enumerate(self.batch_sampler):
+            if i >= self.skip:
+                yield batch
 
 
 class TrainBatches:
@@ -386,9 +405,11 @@ class TrainBatches:
         from torch.utils.data import DataLoader
 
         if isinstance(loader, DataLoader) and loader.batch_sampler is not None:
-            remaining = list(loader.batch_sampler)[skip:]
+            # same generator, drawn in the same order (worker base seed, then the
+            # sampler's permutation): the remaining batches equal the uninterrupted ones
             return DataLoader(
-                loader.dataset, batch_sampler=remaining, collate_fn=loader.collate_fn,
+                loader.dataset, batch_sampler=_SkipBatches(loader.batch_sampler, skip),
+                collate_fn=loader.collate_fn,
                 num_workers=loader.num_workers, pin_memory=loader.pin_memory,
                 worker_init_fn=loader.worker_init_fn, generator=loader.generator,
                 persistent_workers=False,
