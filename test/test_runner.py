@@ -145,6 +145,11 @@ def test_resolve_restores_checkpoint_args(full_run):
     assert (args.upstream, args.downstream, args.mode, args.seed) == ("example", "example", "evaluate", 2)
     assert config["runner"]["total_steps"] == 5 and config["runner"]["save_step"] == 20
     assert ckpt == full_dir / "dev-best.ckpt" and Path(args.expdir) == full_dir
+    # -a: resume from the newest states-<step>.ckpt of EXPDIR, a fresh start without one
+    _, _, ckpt = runner.resolve(["-m", "train", "-a", "-p", str(full_dir), "-u", "example", "-d", "example"])
+    assert ckpt == full_dir / "states-240.ckpt"
+    _, _, ckpt = runner.resolve(["-m", "train", "-a", "-p", str(full_dir / "new"), "-u", "example", "-d", "example"])
+    assert ckpt is None
 
 
 def test_errors(full_run, tmp_path):

@@ -702,31 +702,34 @@ def _runner_callback_class():
             runner = self.runner
             rank = trainer.global_rank
             total = runner["total_steps"]
+            zero = trainer.is_global_zero
             if step % runner["log_step"] == 0 or step == total:
                 records = pl_module.train_records
                 losses = records.pop("_loss", [])
-                if losses:
-                    self.metric_logger.add_scalar("runner/train-loss", sum(losses) / len(losses),
-                                                  global_step=step)
-                for row in pl_module.featurizer.weights_table():
-                    self.metric_logger.add_scalar(f"featurizer/layer-{row['layer']}", row["weight"],
-                                                  global_step=step)
-                pl_module.expert.log_records("train", records, self.metric_logger, step)
+                if zero:  # rank 0 logs its share of the train batches
+                    if losses:
+                        self.metric_logger.add_scalar("runner/train-loss", sum(losses) / len(losses),
+                                                      global_step=step)
+                    for row in pl_module.featurizer.weights_table():
+                        self.metric_logger.add_scalar(f"featurizer/layer-{row['layer']}", row["weight"],
+                                                      global_step=step)
+                    pl_module.expert.log_records("train", records, self.metric_logger, step)
+                    lr = trainer.optimizers[0].param_groups[0]["lr"]
+                    mean = sum(losses) / len(losses) if losses else float("nan")
+                    _print(rank, f"[step {step}/{total}] train loss {mean:.4f} lr {lr:.3g} "
+                           f"({time.time() - self._t0:.1f} s)")
                 records.clear()
-                lr = trainer.optimizers[0].param_groups[0]["lr"]
-                _print(rank, f"[step {step}/{total}] train loss "
-                       f"{(sum(losses) / len(losses)) if losses else float('nan'):.4f} lr {lr:.3g} "
-                       f"({time.time() - self._t0:.1f} s)")
             names: list[str] = []
             if step % runner["eval_step"] == 0 or step == total:
-                for split in runner["eval_dataloaders"]:
-                    records = evaluate_split(pl_module, split, self.args.precision)
-                    before = dict(self.metric_logger.values)
-                    names += list(pl_module.expert.log_records(split, records, self.metric_logger, step) or [])
-                    shown = {k: v for k, v in self.metric_logger.values.items()
-                             if k not in before or before[k] != v or f"/{split}-" in k}
-                    _print(rank, f"[step {step}/{total}] {split}: "
-                           + ", ".join(f"{k} = {v:.4f}" for k, v in shown.items() if f"/{split}-" in k))
+                if zero:  # evaluation on rank 0 only; the others wait for the checkpoint names
+                    for split in runner["eval_dataloaders"]:
+                        records = evaluate_split(pl_module, split, self.args.precision)
+                        names += list(pl_module.expert.log_records(split, records, self.metric_logger, step) or [])
+                        logged = self.metric_logger._pending.get(step, {})
+                        _print(rank, f"[step {step}/{total}] {split}: " + ", ".join(
+                            f"{k} = {v:.4f}" for k, v in logged.items() if f"/{split}-" in k))
+                if trainer.world_size > 1:
+                    names = trainer.strategy.broadcast(names, src=0)
             for name in dict.fromkeys(names):
                 self._save(trainer, pl_module, name)
             if step % runner["save_step"] == 0 or step == total:
