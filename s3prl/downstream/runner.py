@@ -473,6 +473,11 @@ def _lightning_module_class():
                 self.upstream.requires_grad_(False)
                 self.upstream.eval()
             self.train_records = defaultdict(list)
+            self.specaug = None
+            if config.get("specaug"):
+                from s3prl.downstream.specaug import SpecAug
+
+                self.specaug = SpecAug(**config["specaug"])
 
         # ----- modes and state
         def train(self, mode: bool = True):
@@ -509,6 +514,8 @@ def _lightning_module_class():
         def training_step(self, data, batch_idx):
             wavs, *others = data["batch"]
             features, features_len = self.features(wavs)
+            if self.specaug is not None:
+                features = self.specaug(features, features_len)
             loss = self.expert("train", features, features_len, *others, records=self.train_records)
             if not isinstance(loss, torch.Tensor) or loss.dim() != 0:
                 raise TypeError(
