@@ -178,6 +178,10 @@ def test_errors(full_run, tmp_path):
         runner.resolve(["-m", "train", "-e", str(tmp_path)])
     with pytest.raises(ValueError, match="needs -e"):
         runner.resolve(["-m", "evaluate", "-u", "fbank", "-d", "example"])
+    junk = tmp_path / "junk.ckpt"
+    junk.write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="junk.ckpt is not a readable checkpoint"):
+        runner.resolve(["-m", "evaluate", "-e", str(junk)])
     # main() reports the error and exits 2, writing nothing
     assert runner.main([*base, "-u", "exampel"]) == 2
     assert not (tmp_path / "e").exists()

@@ -168,7 +168,13 @@ def read_checkpoint(path: Path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        try:
+            ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        except RuntimeError:  # not a zip-format file: mmap is unavailable
+            ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - unpickling errors of any kind
+        raise ValueError(f"{path} is not a readable checkpoint: {type(err).__name__}: {err}") from err
     if not isinstance(ckpt, dict) or "s3prl" not in ckpt:
         raise ValueError(f"{path} is not a checkpoint of the downstream runner (no 's3prl' record)")
     return ckpt
@@ -824,7 +830,9 @@ def train(args, config: dict, ckpt_path: Path | None) -> Path:
         accelerator=accelerator,
         devices=args.devices,
         num_nodes=args.num_nodes,
-        strategy="ddp" if world > 1 else "auto",
+        # find_unused_parameters: a head or a trainable upstream may leave parameters unused
+        # (e.g. layers after the last selected one)
+        strategy=pl.strategies.DDPStrategy(find_unused_parameters=True) if world > 1 else "auto",
         max_steps=runner["total_steps"],
         max_epochs=-1,
         accumulate_grad_batches=runner["gradient_accumulate_steps"],
@@ -848,7 +856,7 @@ def train(args, config: dict, ckpt_path: Path | None) -> Path:
     loader = TrainBatches(expert, trainer, trainer.global_rank, world)
     if ckpt_path is not None:
         _print(trainer.global_rank, f"resuming from {ckpt_path}")
-        done = torch.load(ckpt_path, map_location="cpu", weights_only=True).get("global_step", 0)
+        done = read_checkpoint(ckpt_path).get("global_step", 0)
         if done >= runner["total_steps"]:
             _print(trainer.global_rank, f"{ckpt_path} is at step {done} >= total_steps "
                    f"{runner['total_steps']}: nothing to train (raise runner.total_steps with -o)")
@@ -925,8 +933,7 @@ def inference(args, config: dict, ckpt_path: Path) -> Path:
     module, _ = load_for_eval(args, config, ckpt_path)
     if not callable(getattr(module.expert, "predict", None)):
         raise ValueError(f"downstream {args.downstream!r} has no predict(): -m inference is not available")
-    device = module.featurizer.weights.device if module.featurizer.weights is not None else torch.device(
-        _accelerator(args.device)[1])
+    device = torch.device(_accelerator(args.device)[1])
     lines = []
     with torch.no_grad():
         for start in range(0, len(files), args.batch_size):
@@ -950,18 +957,25 @@ def inference(args, config: dict, ckpt_path: Path) -> Path:
 
 
 def main(argv=None) -> int:
-    """Entry point of ``run_benchmark.py`` / ``s3prl-benchmark``; returns the exit status."""
+    """Entry point of ``run_benchmark.py`` / ``s3prl-benchmark``; returns the exit status.
+
+    Bad input (``ValueError``, ``FileNotFoundError``, ``ConfigError``: unknown names or
+    keys, a missing dataset file, a checkpoint that does not fit) prints one error line and
+    returns 2; ``S3PRL_TRACEBACK=1`` re-raises it with its traceback instead.
+    """
     try:
         args, config, ckpt_path = resolve(argv)
+        if args.mode == "train":
+            train(args, config, ckpt_path)
+        elif args.mode == "evaluate":
+            evaluate(args, config, ckpt_path)
+        else:
+            inference(args, config, ckpt_path)
     except (ValueError, FileNotFoundError) as err:
+        if os.environ.get("S3PRL_TRACEBACK") == "1":
+            raise
         print(f"run_benchmark.py: error: {err}", file=sys.stderr)
         return 2
-    if args.mode == "train":
-        train(args, config, ckpt_path)
-    elif args.mode == "evaluate":
-        evaluate(args, config, ckpt_path)
-    else:
-        inference(args, config, ckpt_path)
     return 0
 
 
