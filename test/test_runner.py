@@ -216,9 +216,11 @@ def test_feature_cache_unit(tmp_path):
 
 
 def test_cache_features_run_equals_uncached(tmp_path):
-    plain = _train(tmp_path / "plain", steps=16)
-    cached = _train(tmp_path / "cached", steps=16, extra=["--cache-features", str(tmp_path / "cache")])
+    layers = ["-l", "0,2", "--upstream-feature-normalize"]
+    plain = _train(tmp_path / "plain", steps=16, extra=layers)
+    cached = _train(tmp_path / "cached", steps=16, extra=[*layers, "--cache-features", str(tmp_path / "cache")])
     ref, got = _weights(plain / "states-16.ckpt"), _weights(cached / "states-16.ckpt")
+    assert ref["featurizer.weights"].shape == (2,)
     for key in ref:
         assert torch.allclose(ref[key], got[key], atol=1e-5, rtol=0), key
     # one file per utterance: 64 train + 16 dev + 16 test
@@ -242,3 +244,21 @@ def test_ddp_two_processes_equal_one(tmp_path):
     for key in ref:
         assert torch.allclose(ref[key], got[key], atol=1e-5, rtol=0), key
     assert "featurizer.weights" in ref and not torch.equal(ref["featurizer.weights"], torch.zeros(3))
+
+
+def test_frozen_upstream_stays_in_eval_mode_without_autograd(tmp_path):
+    args, config, _ = runner.resolve(["-m", "train", "-p", str(tmp_path), "-u", "example", "-d", "example",
+                                      "-l", "1"])
+    parts = runner.build_parts(args, config, tmp_path)
+    module = runner._lightning_module_class()(args, config, *parts)
+    module.train()
+    assert not module.upstream.training and module.expert.training
+    assert not any(p.requires_grad for p in module.upstream.parameters())
+    assert module.featurizer.weights is None  # one selected layer: no weights
+    features, features_len = module.features([torch.randn(4000), torch.randn(3000)])
+    # frames = 1 + (samples - 400) // 160 (25 ms window, 10 ms stride)
+    assert features.shape == (2, 23, 16) and features_len.tolist() == [23, 17]
+    assert not features.requires_grad
+    loss = module.expert("train", features, features_len, torch.tensor([0, 1]), records=module.train_records)
+    loss.backward()
+    assert module.expert.classifier.weight.grad is not None
