@@ -99,7 +99,9 @@ def test_sigkill_then_resume_equals_uninterrupted(full_run, tmp_path, capsys):
     assert killed_at is not None and killed_at < 240, "the run finished before it could be killed"
     assert proc.returncode == -signal.SIGKILL
     assert not (expdir / "states-240.ckpt").exists()
+    (expdir / f".states-{killed_at + 20}.ckpt.tmp").write_bytes(b"partial")  # as a kill mid-save leaves
     assert runner.main(["-m", "train", "-e", str(expdir)]) == 0
+    assert not list(expdir.glob(".*.tmp"))
     assert f"resuming from {expdir / f'states-{killed_at}.ckpt'}" in capsys.readouterr().out
     ref, got = _weights(full_dir / "states-240.ckpt"), _weights(expdir / "states-240.ckpt")
     assert sorted(ref) == sorted(got) and "featurizer.weights" in ref

@@ -851,6 +851,8 @@ def train(args, config: dict, ckpt_path: Path | None) -> Path:
     )
     metric_logger.rank = trainer.global_rank
     if trainer.is_global_zero:
+        for stale in expdir.glob(".*.tmp"):  # partial checkpoints of a killed run
+            stale.unlink(missing_ok=True)
         _write_text_atomic(expdir / "config.yaml", dump_yaml(config))
         _write_text_atomic(expdir / "args.yaml", dump_yaml({k: v for k, v in vars(args).items()}))
     loader = TrainBatches(expert, trainer, trainer.global_rank, world)
