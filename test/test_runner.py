@@ -176,6 +176,9 @@ def test_errors(full_run, tmp_path):
         runner.resolve(["-m", "evaluate", "-e", best, "-d", "speech_commands"])
     with pytest.raises(ValueError, match=r"made with upstream='example'"):
         runner.resolve(["-m", "train", "-e", best, "-u", "fbank"])
+    # the same flags as the checkpoint's are no conflict
+    args, _, _ = runner.resolve(["-m", "evaluate", "-e", best, "-u", "example", "-d", "example"])
+    assert args.layer is None
     with pytest.raises(FileNotFoundError, match="no states"):
         runner.resolve(["-m", "train", "-e", str(tmp_path)])
     with pytest.raises(ValueError, match="needs -e"):

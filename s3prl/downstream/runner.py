@@ -194,6 +194,12 @@ def resolve(argv=None) -> tuple[argparse.Namespace, dict, Path | None]:
     """
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.layer = parse_layers(args.layer)
+    if isinstance(args.upstream_kwargs, str):
+        try:
+            args.upstream_kwargs = json.loads(args.upstream_kwargs)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"--upstream-kwargs is not valid JSON: {err}") from err
     config_items, arg_items = parse_overrides(args.override)
     known = {a.dest for a in parser._actions}
     for key in arg_items:
@@ -259,11 +265,8 @@ def resolve(argv=None) -> tuple[argparse.Namespace, dict, Path | None]:
     check_downstream(args.downstream)
     if args.cache_features and args.upstream_trainable:
         raise ValueError("--cache-features needs a frozen upstream (drop -f/--upstream-trainable)")
-    if args.upstream_kwargs is not None and isinstance(args.upstream_kwargs, str):
-        try:
-            args.upstream_kwargs = json.loads(args.upstream_kwargs)
-        except json.JSONDecodeError as err:
-            raise ValueError(f"--upstream-kwargs is not valid JSON: {err}") from err
+    if isinstance(args.upstream_kwargs, str):  # from an args.upstream_kwargs override
+        args.upstream_kwargs = json.loads(args.upstream_kwargs)
     args.layer = parse_layers(args.layer)
     return args, config, ckpt_path
 
