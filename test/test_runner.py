@@ -70,7 +70,9 @@ def full_run(tmp_path_factory):
     expdir = tmp_path_factory.mktemp("full") / "exp"
     argv = ["-m", "train", "-p", str(expdir), "-u", "example", "-d", "example",
             "-o", "runner.total_steps=240,,config.runner.save_step=20,,config.runner.eval_step=60",
-            "-o", "runner.log_step=20", "-o", "runner.max_keep=3"]
+            "-o", "runner.log_step=20", "-o", "runner.max_keep=3",
+            # SpecAugment draws from torch's global RNG: the resume must restore it
+            "-o", "specaug={time_warp_window: 2, freq_mask_width_range: [0, 4], time_mask_width_range: [0, 5]}"]
     assert runner.main(argv) == 0
     return expdir, argv
 

@@ -383,8 +383,9 @@ class TrainBatches:
     loading their audio), so the data order equals an uninterrupted run's.
     """
 
-    def __init__(self, expert, trainer, rank: int, world: int):
+    def __init__(self, expert, trainer, rank: int, world: int, seed: int = 0):
         self.expert = expert
+        self.seed = int(seed)
         self.trainer = trainer
         self.rank = rank
         self.world = world
@@ -409,20 +410,30 @@ class TrainBatches:
         if self._skip is not None and self._skip[0] == epoch:
             skip = self._skip[1]
         self._skip = None
-        if skip <= 0:
-            return loader
         from torch.utils.data import DataLoader
 
         if isinstance(loader, DataLoader) and loader.batch_sampler is not None:
-            # same generator, drawn in the same order (worker base seed, then the
-            # sampler's permutation): the remaining batches equal the uninterrupted ones
+            # Rebuilt around the same batch sampler, with the batches already trained on
+            # skipped (indices only, no audio read). The loader's generator draws the
+            # workers' base seed, then the sampler's permutation, as in an uninterrupted run;
+            # a loader without one gets a generator seeded from --seed and the epoch, so that
+            # iterating never draws from torch's global RNG (which a resume restores at
+            # another moment than the epoch start).
+            generator = loader.generator
+            if generator is None:
+                generator = torch.Generator().manual_seed(self.seed * 100003 + epoch)
+            extra = {}
+            if loader.num_workers > 0:
+                extra = {"prefetch_factor": loader.prefetch_factor,
+                         "multiprocessing_context": loader.multiprocessing_context}
             return DataLoader(
                 loader.dataset, batch_sampler=_SkipBatches(loader.batch_sampler, skip),
-                collate_fn=loader.collate_fn,
-                num_workers=loader.num_workers, pin_memory=loader.pin_memory,
-                worker_init_fn=loader.worker_init_fn, generator=loader.generator,
-                persistent_workers=False,
+                collate_fn=loader.collate_fn, num_workers=loader.num_workers,
+                pin_memory=loader.pin_memory, timeout=loader.timeout,
+                worker_init_fn=loader.worker_init_fn, generator=generator, **extra,
             )
+        if skip <= 0:
+            return loader
         import itertools
 
         return itertools.islice(iter(loader), skip, None)
@@ -858,7 +869,7 @@ def train(args, config: dict, ckpt_path: Path | None) -> Path:
             stale.unlink(missing_ok=True)
         _write_text_atomic(expdir / "config.yaml", dump_yaml(config))
         _write_text_atomic(expdir / "args.yaml", dump_yaml({k: v for k, v in vars(args).items()}))
-    loader = TrainBatches(expert, trainer, trainer.global_rank, world)
+    loader = TrainBatches(expert, trainer, trainer.global_rank, world, args.seed)
     if ckpt_path is not None:
         _print(trainer.global_rank, f"resuming from {ckpt_path}")
         done = read_checkpoint(ckpt_path).get("global_step", 0)
