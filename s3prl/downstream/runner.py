@@ -743,8 +743,10 @@ def _runner_callback_class():
                     pl_module.expert.log_records("train", records, self.metric_logger, step)
                     lr = trainer.optimizers[0].param_groups[0]["lr"]
                     mean = sum(losses) / len(losses) if losses else float("nan")
+                    cache = pl_module.cache
+                    cached = "" if cache is None else f", feature cache {cache.hits} hits / {cache.misses} misses"
                     _print(rank, f"[step {step}/{total}] train loss {mean:.4f} lr {lr:.3g} "
-                           f"({time.time() - self._t0:.1f} s)")
+                           f"({time.time() - self._t0:.1f} s{cached})")
                 records.clear()
             names: list[str] = []
             if step % runner["eval_step"] == 0 or step == total:
