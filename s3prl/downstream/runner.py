@@ -654,13 +654,17 @@ def build_scheduler(optimizer, conf: dict | None, total_steps: int):
 
 @torch.no_grad()
 def evaluate_split(module, split: str, precision: str = "32-true") -> dict:
-    """Run the expert over ``split`` (eval mode, no autograd); returns its records."""
+    """Run the expert over ``split`` (eval mode, no autograd, RNG states restored
+    afterwards); returns its records."""
     from lightning_fabric.utilities.apply_func import move_data_to_device
 
     was_training = module.training
     module.eval()
     device = next(iter(module.featurizer.parameters()), torch.zeros(0, device=module.device)).device
     records = defaultdict(list)
+    # RNG-neutral: the random numbers evaluation draws (e.g. a loader's base seed) do not
+    # shift training's stream, so evaluating more or less often leaves training unchanged
+    rng = _rng_state()
     try:
         loader = module.expert.get_dataloader(split)
         for batch in loader:
@@ -672,6 +676,7 @@ def evaluate_split(module, split: str, precision: str = "32-true") -> dict:
                 module.expert(split, features, features_len, *others, records=records)
     finally:
         module.train(was_training)
+        _set_rng_state(rng)
     return records
 
 
