@@ -40,6 +40,19 @@ def test_s3prl_upstream_equals_hub_load_on_padded_batch(name, conf):
         assert torch.allclose(hs, r, atol=1e-5, rtol=0)
 
 
+def test_s3prl_upstream_normalize():
+    _, wavs = sample_wavs()
+    wavs = [wavs[0][:16000], wavs[1][:12000]]
+    batch, lens = _padded(wavs)
+    with torch.no_grad():
+        plain, plain_len = S3PRLUpstream("example").eval()(batch, lens)
+        normed, _ = S3PRLUpstream("example", normalize=True).eval()(batch, lens)
+    for p, q in zip(plain, normed):
+        n = int(plain_len[0][1])
+        np.testing.assert_allclose(q[1, :n].numpy(), _layer_norm(p[1, :n].double().numpy()), atol=1e-4)
+        assert torch.equal(q[1, n:], torch.zeros_like(q[1, n:]))
+
+
 def test_s3prl_upstream_errors():
     with pytest.raises(ValueError, match="fbank"):
         S3PRLUpstream("fbnak")
