@@ -410,9 +410,10 @@ class TrainBatches:
         if self._skip is not None and self._skip[0] == epoch:
             skip = self._skip[1]
         self._skip = None
-        from torch.utils.data import DataLoader
+        from torch.utils.data import DataLoader, IterableDataset
 
-        if isinstance(loader, DataLoader) and loader.batch_sampler is not None:
+        if (isinstance(loader, DataLoader) and loader.batch_sampler is not None
+                and not isinstance(loader.dataset, IterableDataset)):
             # Rebuilt around the same batch sampler, with the batches already trained on
             # skipped (indices only, no audio read). The loader's generator draws the
             # workers' base seed, then the sampler's permutation, as in an uninterrupted run;
