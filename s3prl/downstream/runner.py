@@ -328,7 +328,7 @@ class MetricLogger:
 
     def flush(self) -> None:
         pending, self._pending = self._pending, {}
-        if self.rank == 0:
+        if pending and self.rank == 0:
             for step, metrics in sorted(pending.items()):
                 for lg in self.loggers:
                     lg.log_metrics(metrics, step=step)
