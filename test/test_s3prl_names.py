@@ -287,13 +287,17 @@ def test_the_list_is_s3prl_0_4_18s_193_names():
     assert PENDING_SPEECH <= set(SPEECH_ENTRIES)
 
 
+_PENDING = pytest.mark.xfail(strict=True, reason="issue 11: not implemented yet")
+_ISSUE_12 = pytest.mark.xfail(
+    strict=False, reason="issue 12 (general-audio upstreams, another branch): drop once merged"
+)
+
+
 def _cases():
     for name in SPEECH_ENTRIES:
-        marks = [pytest.mark.xfail(strict=True, reason="issue 11: not implemented yet")] if name in PENDING_SPEECH else []
-        yield pytest.param(name, marks=marks, id=name)
+        yield pytest.param(name, marks=[_PENDING] if name in PENDING_SPEECH else [], id=name)
     for name in GENERAL_AUDIO_ENTRIES:
-        yield pytest.param(name, marks=[pytest.mark.xfail(strict=False, reason="issue 12 (general-audio upstreams, "
-                                                          "another branch): drop this xfail once merged")], id=name)
+        yield pytest.param(name, marks=[_ISSUE_12], id=name)
 
 
 @pytest.mark.parametrize("name", list(_cases()))
