@@ -226,14 +226,11 @@ LEAKED_HELPERS = ("Path", "FileLock", "load_and_convert_fairseq_ckpt")
 #: speech entries of issue 11 not implemented yet (strict xfail: implementing one fails the
 #: test until it is removed from here)
 PENDING_SPEECH = frozenset({
-    'baseline',
     'contentvec',
     'contentvec_km100',
     'contentvec_km500',
-    'customized_upstream',
     'cvhubert',
     'decoar',
-    'decoar2_custom',
     'decoar_custom',
     'decoar_layers',
     'decoar_layers_custom',
@@ -263,8 +260,6 @@ PENDING_SPEECH = frozenset({
     'multires_hubert_multilingual_base',
     'multires_hubert_multilingual_large400k',
     'multires_hubert_multilingual_large600k',
-    'stft_mag',
-    'vq_wav2vec_custom',
     'vq_wav2vec_kmeans_roberta',
     'wav2vec2_base_s2st_en_librilight',
     'wav2vec2_base_s2st_es_voxpopuli',
@@ -273,7 +268,6 @@ PENDING_SPEECH = frozenset({
     'wav2vec2_conformer_relpos',
     'wav2vec2_conformer_rope',
     'wav2vec2_large_voxpopuli_100k',
-    'wav2vec_custom',
     'wavlablm_ek_40k',
     'wavlablm_mk_40k',
     'wavlablm_ms_40k',

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from s3prl.util.registry import entry
 
-__all__ = ["vq_wav2vec", "vq_wav2vec_gumbel", "vq_wav2vec_kmeans", "vq_wav2vec_local", "vq_wav2vec_url"]
+__all__ = [
+    "vq_wav2vec_custom",
+    "vq_wav2vec",
+    "vq_wav2vec_gumbel",
+    "vq_wav2vec_kmeans",
+    "vq_wav2vec_local",
+    "vq_wav2vec_url",
+]
 
 GUMBEL_URL = "https://dl.fbaipublicfiles.com/fairseq/wav2vec/vq-wav2vec.pt"
 KMEANS_URL = "https://dl.fbaipublicfiles.com/fairseq/wav2vec/vq-wav2vec_kmeans.pt"
@@ -129,3 +136,28 @@ def vq_wav2vec_kmeans(ckpt: str = KMEANS_URL, refresh: bool = False, **kwargs):
     ``z``, aggregator blocks 1-11, ``c``.
     """
     return _load(ckpt, refresh=refresh, **kwargs)
+
+
+@entry(
+    model="vq-wav2vec (fairseq checkpoint)",
+    paper=_PAPER,
+    date="2019-10",
+    input="wav",
+    stride=160,
+    verified="same code path as vq_wav2vec_local / vq_wav2vec_url",
+)
+def vq_wav2vec_custom(ckpt: str, refresh: bool = False, sha256: str | None = None, **kwargs):
+    """vq-wav2vec from a local path or an http(s) URL (s3prl 0.4.18's ``vq_wav2vec_custom``): a path
+    is read like :func:`vq_wav2vec_local`, a URL downloaded once into the cache like :func:`vq_wav2vec_url`.
+
+    Args:
+        ckpt: local path or http(s) URL of the checkpoint.
+        refresh: download again even if cached (URLs only).
+        sha256: expected sha256 of a downloaded file (hex, full or prefix), when known.
+
+    Raises:
+        FileNotFoundError: a local path that does not exist.
+        ValueError: the file does not match the layout.
+        s3prl.util.download.DownloadError: the download failed.
+    """
+    return _load(ckpt, refresh=refresh, sha256=sha256, **kwargs)

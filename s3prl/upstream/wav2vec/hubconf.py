@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from s3prl.util.registry import entry
 
-__all__ = ["wav2vec", "wav2vec_large", "wav2vec_local", "wav2vec_url"]
+__all__ = ["wav2vec_custom", "wav2vec", "wav2vec_large", "wav2vec_local", "wav2vec_url"]
 
 WAV2VEC_LARGE_URL = "https://dl.fbaipublicfiles.com/fairseq/wav2vec/wav2vec_large.pt"
 _PAPER = "https://arxiv.org/abs/1904.05862"
@@ -107,3 +107,28 @@ def wav2vec_large(ckpt: str = WAV2VEC_LARGE_URL, refresh: bool = False, **kwargs
 def wav2vec(ckpt: str = WAV2VEC_LARGE_URL, refresh: bool = False, **kwargs):
     """wav2vec: the default wav2vec model, :func:`wav2vec_large`."""
     return _load(ckpt, refresh=refresh, **kwargs)
+
+
+@entry(
+    model="wav2vec (fairseq checkpoint)",
+    paper=_PAPER,
+    date="2019-04",
+    input="wav",
+    stride=160,
+    verified="same code path as wav2vec_local / wav2vec_url",
+)
+def wav2vec_custom(ckpt: str, refresh: bool = False, sha256: str | None = None, **kwargs):
+    """wav2vec from a local path or an http(s) URL (s3prl 0.4.18's ``wav2vec_custom``): a path
+    is read like :func:`wav2vec_local`, a URL downloaded once into the cache like :func:`wav2vec_url`.
+
+    Args:
+        ckpt: local path or http(s) URL of the checkpoint.
+        refresh: download again even if cached (URLs only).
+        sha256: expected sha256 of a downloaded file (hex, full or prefix), when known.
+
+    Raises:
+        FileNotFoundError: a local path that does not exist.
+        ValueError: the file does not match the layout.
+        s3prl.util.download.DownloadError: the download failed.
+    """
+    return _load(ckpt, refresh=refresh, sha256=sha256, **kwargs)
