@@ -226,7 +226,6 @@ LEAKED_HELPERS = ("Path", "FileLock", "load_and_convert_fairseq_ckpt")
 #: speech entries of issue 11 not implemented yet (strict xfail: implementing one fails the
 #: test until it is removed from here)
 PENDING_SPEECH = frozenset({
-    'cvhubert',
     'decoar',
     'decoar_custom',
     'decoar_layers',
@@ -236,11 +235,6 @@ PENDING_SPEECH = frozenset({
     'decoar_local',
     'decoar_url',
     'discretebert',
-    'espnet_hubert_base_iter0',
-    'espnet_hubert_base_iter1',
-    'espnet_hubert_custom',
-    'espnet_hubert_large_gs_ll60k',
-    'espnet_hubert_local',
     'lighthubert',
     'lighthubert_base',
     'lighthubert_local',
@@ -255,9 +249,6 @@ PENDING_SPEECH = frozenset({
     'multires_hubert_multilingual_large400k',
     'multires_hubert_multilingual_large600k',
     'vq_wav2vec_kmeans_roberta',
-    'wavlablm_ek_40k',
-    'wavlablm_mk_40k',
-    'wavlablm_ms_40k',
 })
 
 
