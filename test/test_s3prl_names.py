@@ -226,14 +226,6 @@ LEAKED_HELPERS = ("Path", "FileLock", "load_and_convert_fairseq_ckpt")
 #: speech entries of issue 11 not implemented yet (strict xfail: implementing one fails the
 #: test until it is removed from here)
 PENDING_SPEECH = frozenset({
-    'decoar',
-    'decoar_custom',
-    'decoar_layers',
-    'decoar_layers_custom',
-    'decoar_layers_local',
-    'decoar_layers_url',
-    'decoar_local',
-    'decoar_url',
     'discretebert',
     'lighthubert',
     'lighthubert_base',
