@@ -226,7 +226,6 @@ LEAKED_HELPERS = ("Path", "FileLock", "load_and_convert_fairseq_ckpt")
 #: speech entries of issue 11 not implemented yet (strict xfail: implementing one fails the
 #: test until it is removed from here)
 PENDING_SPEECH = frozenset({
-    'discretebert',
     'lighthubert',
     'lighthubert_base',
     'lighthubert_local',
@@ -240,7 +239,6 @@ PENDING_SPEECH = frozenset({
     'multires_hubert_multilingual_base',
     'multires_hubert_multilingual_large400k',
     'multires_hubert_multilingual_large600k',
-    'vq_wav2vec_kmeans_roberta',
 })
 
 
