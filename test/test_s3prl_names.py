@@ -232,13 +232,6 @@ PENDING_SPEECH = frozenset({
     'lighthubert_small',
     'lighthubert_stage1',
     'lighthubert_url',
-    'multires_hubert_base',
-    'multires_hubert_custom',
-    'multires_hubert_large',
-    'multires_hubert_local',
-    'multires_hubert_multilingual_base',
-    'multires_hubert_multilingual_large400k',
-    'multires_hubert_multilingual_large600k',
 })
 
 
