@@ -225,14 +225,7 @@ LEAKED_HELPERS = ("Path", "FileLock", "load_and_convert_fairseq_ckpt")
 
 #: speech entries of issue 11 not implemented yet (strict xfail: implementing one fails the
 #: test until it is removed from here)
-PENDING_SPEECH = frozenset({
-    'lighthubert',
-    'lighthubert_base',
-    'lighthubert_local',
-    'lighthubert_small',
-    'lighthubert_stage1',
-    'lighthubert_url',
-})
+PENDING_SPEECH: frozenset = frozenset()
 
 
 def test_the_list_is_s3prl_0_4_18s_193_names():
