@@ -10,14 +10,17 @@ kernel 128 and 16 groups) with seeded random weights written in fairseq's layout
 (``test/checkpoint_builders``), loaded through our ``<family>_local`` entry, and
 copied into ``transformers``' ``Wav2Vec2Model`` / ``HubertModel``.
 
-Cases (issue 5, "Benchmarks"):
+Cases (wav lengths are what matters: padding and length regrouping differ between them):
 
-* ``mixed``: 8 real speech recordings of 2 to 20 s (``/work/shared/data/speech`` or
-  ``$S3PRL_BENCH_SPEECH``, and the bundled ``sample_speech/``); seeded synthetic
-  speech-like noise of the same lengths where the recordings are missing.
-* ``uniform``: 8 wavs of exactly 10 s, consecutive 10 s windows of the 16 kHz
-  LibriSpeech recordings of those folders laid end to end (synthetic where they
-  run out).
+* ``mixed``: 8 speech wavs of different lengths, 2.0, 4.6, 5.8, 6.0, 8.1, 10.4, 17.0
+  and 19.9 s, cut from the bundled ``sample_speech/`` recordings laid end to end (and
+  repeated, since they last 8.3 s together); with ``$S3PRL_BENCH_SPEECH`` naming a
+  folder that holds the 8 LibriSpeech recordings of :data:`MIXED_FILES` (any
+  LibriSpeech copy, ``librispeech_<speaker>-<chapter>-<utterance>.flac``), those
+  recordings themselves instead.
+* ``uniform``: 8 wavs of exactly 10 s, consecutive 10 s windows of the same speech
+  (the ``librispeech_*.flac`` files of ``$S3PRL_BENCH_SPEECH`` when it is set and
+  holds 80 s of them, else the bundled speech, repeated): no padding at all.
 * ``--quick``: 4 wavs of 2 to 6 s and 4 wavs of 4 s (a smoke run, not a measurement).
 
 Ours is called on the list of wavs (the public interface, which regroups wavs by
@@ -63,10 +66,16 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import matmul_ceiling_gflops, median_times, peak_rss_mb  # noqa: E402
+from benchmarks.common import (  # noqa: E402
+    bundled_speech_batch,
+    matmul_ceiling_gflops,
+    median_times,
+    peak_rss_mb,
+)
 
 SR = 16000
-SPEECH_DIRS = [Path(os.environ.get("S3PRL_BENCH_SPEECH", "/work/shared/data/speech")), ROOT / "sample_speech"]
+#: Optional folder of LibriSpeech recordings (see the module docstring); unset: the bundled speech.
+SPEECH_ENV = "S3PRL_BENCH_SPEECH"
 #: 8 LibriSpeech recordings spreading 2 to 20 s (2.0, 4.6, 5.8, 6.0, 8.1, 10.4, 17.0, 19.9 s)
 MIXED_FILES = [
     "librispeech_3005-163389-0007.flac",
@@ -78,56 +87,41 @@ MIXED_FILES = [
     "librispeech_2033-164914-0006.flac",
     "librispeech_2609-156975-0007.flac",
 ]
-MIXED_SECONDS = [2.0, 4.6, 5.8, 6.0, 8.1, 10.4, 17.0, 19.9]  # the synthetic stand-ins
+MIXED_SECONDS = [2.0, 4.6, 5.8, 6.0, 8.1, 10.4, 17.0, 19.9]
+QUICK_MIXED_SECONDS = [2.0, 3.3, 4.7, 6.0]
 
 
-def _find(name: str) -> Path | None:
-    for folder in SPEECH_DIRS:
-        if (folder / name).is_file():
-            return folder / name
-    return None
-
-
-def _synthetic(seconds: float, seed: int) -> torch.Tensor:
-    """Seeded speech-like noise: low-passed noise under a 4 Hz syllable envelope."""
-    g = torch.Generator().manual_seed(seed)
-    n = int(seconds * SR)
-    noise = torch.randn(n, generator=g)
-    noise = torch.nn.functional.avg_pool1d(noise[None, None], 4, 1, padding=2)[0, 0, :n]
-    t = torch.arange(n) / SR
-    envelope = 0.5 + 0.5 * torch.sin(2 * torch.pi * 4 * t + float(torch.rand((), generator=g)) * 6)
-    return (0.1 * noise * envelope).float()
+def _speech_folder() -> Path | None:
+    folder = os.environ.get(SPEECH_ENV)
+    return Path(folder) if folder else None
 
 
 def mixed_batch(quick: bool) -> tuple[list[torch.Tensor], str]:
+    """The ``mixed`` case's wavs and a description of their source."""
     from s3prl.util.audio import load_audio
 
-    wavs, real = [], 0
-    for i, (name, secs) in enumerate(zip(MIXED_FILES, MIXED_SECONDS)):
-        path = _find(name)
-        if path is not None:
-            wavs.append(load_audio(path))
-            real += 1
-        else:
-            wavs.append(_synthetic(secs, seed=i))
-    if quick:  # 4 wavs cut to 2, 3.3, 4.7, 6 s
-        wavs = [w[: int(s * SR)] for w, s in zip(wavs[::2], (2.0, 3.3, 4.7, 6.0))]
-        real = min(real, 4)
-    return wavs, f"{real} real + {len(wavs) - real} synthetic" if real < len(wavs) else "real speech"
+    folder = _speech_folder()
+    if folder is not None and all((folder / name).is_file() for name in MIXED_FILES):
+        wavs = [load_audio(folder / name) for name in MIXED_FILES]
+        if quick:  # 4 of them cut to 2, 3.3, 4.7, 6 s
+            wavs = [w[: int(s * SR)] for w, s in zip(wavs[::2], QUICK_MIXED_SECONDS)]
+        return wavs, f"LibriSpeech recordings from ${SPEECH_ENV}"
+    return bundled_speech_batch(QUICK_MIXED_SECONDS if quick else MIXED_SECONDS), "bundled sample_speech"
 
 
 def uniform_batch(quick: bool) -> tuple[list[torch.Tensor], str]:
+    """The ``uniform`` case's wavs (consecutive windows of one length) and their source."""
     from s3prl.util.audio import load_audio
 
     n, seconds = (4, 4.0) if quick else (8, 10.0)
-    size = int(seconds * SR)
-    names = sorted({p.name for folder in SPEECH_DIRS if folder.is_dir() for p in folder.glob("librispeech_*.flac")})
-    stream = [load_audio(_find(name)) for name in names]
-    audio = torch.cat(stream) if stream else torch.zeros(0)
-    wavs = [audio[i * size: (i + 1) * size] for i in range(min(n, audio.numel() // size))]
-    real = len(wavs)
-    wavs += [_synthetic(seconds, seed=100 + i) for i in range(n - real)]
-    return wavs, "real speech" if real == n else f"{real} real + {n - real} synthetic"
+    folder = _speech_folder()
+    if folder is not None and folder.is_dir():
+        files = sorted(folder.glob("librispeech_*.flac"))
+        audio = torch.cat([load_audio(f) for f in files]) if files else torch.zeros(0)
+        if audio.numel() >= n * seconds * SR:
+            size = int(seconds * SR)
+            return [audio[i * size : (i + 1) * size] for i in range(n)], f"LibriSpeech recordings from ${SPEECH_ENV}"
+    return bundled_speech_batch([seconds] * n), "bundled sample_speech"
 
 
 def write_checkpoint(family: str, folder: Path) -> Path:

@@ -74,3 +74,21 @@ def run_isolated(module: str, args: list[str]) -> dict:
         [sys.executable, "-m", module, *args], capture_output=True, text=True, env=env, check=True
     )
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def bundled_speech_batch(seconds: list[float]) -> list[torch.Tensor]:
+    """Wavs of the given durations (s) cut from the bundled ``sample_speech/`` recordings
+    laid end to end in name order, repeated as often as needed (real speech in any clone)."""
+    import math
+
+    from s3prl.util.audio import load_audio, sample_speech_files
+
+    speech = torch.cat([load_audio(f) for f in sample_speech_files()])
+    need = sum(int(s * 16000) for s in seconds)
+    speech = speech.repeat(math.ceil(need / speech.numel()))
+    wavs, start = [], 0
+    for s in seconds:
+        n = int(s * 16000)
+        wavs.append(speech[start : start + n].clone())
+        start += n
+    return wavs

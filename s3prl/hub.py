@@ -148,12 +148,60 @@ def _entry(name: str):
 
 def help(name: str) -> str:  # noqa: A001 - mirrors torch.hub.help
     """The docstring of entry ``name`` (what ``torch.hub.help`` prints): what it
-    is, paper, checkpoint source, stride, hidden size, number of hidden states.
+    is, paper, checkpoint source, stride, hidden size, number of hidden states;
+    followed by a ``Code:`` section naming the family (upstream folder), the entry
+    function (module, file, line) and the module of the model code with its file,
+    so that a name leads to the file in one step.
 
     Raises:
         ValueError: ``name`` is not an entry (the message lists close names).
     """
-    return _entry(name).__doc__ or ""
+    fn = _entry(name)
+    return (fn.__doc__ or "").rstrip("\n") + "\n\n" + _code_facts(name, fn)
+
+
+def _code_facts(name: str, fn) -> str:
+    """``Code:`` section of :func:`help`: family, entry function and model module with files.
+
+    The model module is the ``...expert`` module the entry function imports, itself or
+    through the helper functions of its ``hubconf`` it calls (read from the source, nothing
+    is imported but the packages), else its family's ``expert.py``.
+    """
+    import ast
+    import importlib.util
+
+    original = _inspect.unwrap(fn)
+    module = original.__module__
+    package = module.rpartition(".")[0]
+    entry_file = _inspect.getsourcefile(original)
+    line = _inspect.getsourcelines(original)[1]
+    functions = {
+        node.name: node
+        for node in ast.parse(_Path(entry_file).read_text(encoding="utf-8")).body
+        if isinstance(node, ast.FunctionDef)
+    }
+    model, todo, seen = None, [original.__name__], set()
+    while todo and model is None:
+        fname = todo.pop(0)
+        if fname in seen or fname not in functions:
+            continue
+        seen.add(fname)
+        for node in ast.walk(functions[fname]):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[-1] == "expert":
+                model = importlib.util.resolve_name("." * node.level + node.module, package)
+                break
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+                todo.append(node.func.id)
+    if model is None and (_Path(entry_file).parent / "expert.py").is_file():
+        model = f"{package}.expert"
+    spec = importlib.util.find_spec(model) if model else None
+    family = getattr(getattr(fn, "info", None), "family", "") or package.rpartition(".")[2]
+    rows = [
+        ("family", family),
+        ("entry", f"{module}.{original.__name__} ({entry_file}, line {line})"),
+        ("model code", f"{model} ({spec.origin})" if spec is not None and spec.origin else "-"),
+    ]
+    return "    Code:\n" + "\n".join(f"    {k}: {v}" for k, v in rows) + "\n"
 
 
 def load(name: str, **kwargs):

@@ -31,6 +31,7 @@ from test.utils import (
     assert_padding_invariant,
     assert_same_hidden_states,
     mixed_length_wavs,
+    needs,
     sample_wavs,
 )
 
@@ -133,6 +134,7 @@ def test_matches_independent_gru_reference(tiny):
     assert worst <= 1e-5, worst
 
 
+@needs("kaldi_native_fbank")
 def test_features_match_kaldi_native_fbank():
     """The fbank + CMVN recorded in the checkpoint config, through the baseline features,
     agree with kaldi-native-fbank (Hamming window) + hand-written CMVN."""
@@ -281,3 +283,30 @@ def test_not_the_layout(tmp_path):
     torch.save(apc_state(apc_paras(), 80, seed=1), path)  # a bare state dict
     with pytest.raises(ValueError, match=r"lacks the key\(s\) \['config', 'model'\]"):
         hub.apc_local(ckpt=str(path))
+
+
+def test_inference_recurrence_equals_packed_gru(tiny, monkeypatch):
+    """fp32 CPU inference runs gru_layer_inference (rows sorted, finished rows skipped); with
+    autograd on it runs packed nn.GRU as the original does: same valid frames (1e-5), rows in
+    the caller's order, zero past each row's frames. No regrouping by length (the recurrence
+    wastes nothing on padding)."""
+    import s3prl.upstream.apc.expert as apc_expert
+
+    entry, path = tiny
+    model = hub.load(entry, ckpt=str(path)).eval()
+    assert model.max_padding_waste is None
+    torch.manual_seed(5)
+    lengths = [3000, 16000, 400, 9000, 16000]  # unsorted, a tie, a 1-frame wav
+    wavs = [torch.randn(n) * 0.1 for n in lengths]
+    calls = []
+    real = apc_expert.gru_layer_inference
+    monkeypatch.setattr(apc_expert, "gru_layer_inference", lambda *a: calls.append(1) or real(*a))
+    with torch.no_grad():
+        fast = model(wavs)
+    assert len(calls) == 3  # one per layer
+    packed = model(wavs)  # autograd on: the packed nn.GRU path
+    assert len(calls) == 3
+    assert torch.equal(fast["hidden_states_len"], packed["hidden_states_len"])
+    for a, b in zip(fast["hidden_states"], packed["hidden_states"]):
+        assert a.shape == b.shape
+        assert (a - b.detach()).abs().max().item() <= 1e-5

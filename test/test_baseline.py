@@ -19,7 +19,13 @@ import s3prl.hub as hub
 from s3prl.upstream.baseline import features as F
 from s3prl.util.audio import load_audio, sample_speech_files
 from s3prl.util.extract import hidden_states_of_files
-from test.utils import assert_matches_golden, assert_padding_invariant, mixed_length_wavs
+from test.utils import (
+    assert_matches_golden,
+    assert_padding_invariant,
+    mixed_length_wavs,
+    needs,
+    optional_import,
+)
 
 ENTRIES = {  # entry -> (hidden size, receptive field, kaldi framing?)
     "fbank": (240, 400, True),
@@ -53,7 +59,8 @@ def _one(wav: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 # --------------------------------------------------------------------------- #
 # Kaldi exactness against kaldi-native-fbank
 # --------------------------------------------------------------------------- #
-knf = pytest.importorskip("kaldi_native_fbank")
+knf = optional_import("kaldi_native_fbank")  # only the tests below that compare with it skip
+needs_knf = needs("kaldi_native_fbank")
 
 
 def _knf_frames(online, wav: torch.Tensor) -> np.ndarray:
@@ -124,6 +131,7 @@ DEEP_ATOL = 1e-2
 SHALLOW = 15.0
 
 
+@needs_knf
 def test_kaldi_fbank_exact(speech):
     """fbank (80 bins, before deltas/CMVN) vs kaldi-native-fbank.
 
@@ -147,6 +155,7 @@ def test_kaldi_fbank_exact(speech):
           f"{worst_all:.3g} (within {SHALLOW:g} nats of the frame peak: {worst_shallow:.3g})")  # fmt: skip
 
 
+@needs_knf
 def test_kaldi_mfcc_exact(speech):
     """MFCC (13, before deltas/CMVN) vs kaldi-native-fbank (use_energy=False).
 
@@ -174,6 +183,7 @@ def test_kaldi_mfcc_exact(speech):
     assert np.abs(ceps.numpy() - _knf_mfcc(wav)).max() <= 1e-4
 
 
+@needs_knf
 def test_kaldi_spectrogram_exact(speech):
     """Spectrogram (257 log power bins, bin 0 = log energy floored at 0, before CMVN)
     vs kaldi-native-fbank's povey window and FFT.
@@ -196,6 +206,7 @@ def test_kaldi_spectrogram_exact(speech):
           f"diff {worst_all:.3g} (within {SHALLOW:g} nats of the frame peak: {worst_shallow:.3g})")  # fmt: skip
 
 
+@needs_knf
 def test_kaldi_no_snip_edges_and_energy(speech):
     """Kaldi options beyond the entries: snip_edges=False (reflected edges), use_energy."""
     name, wav = speech[0]

@@ -517,3 +517,22 @@ def test_note_unused_entries_logs_once(caplog):
         note_unused_entries("/ck/once.pt", [])
     msgs = [r.getMessage() for r in caplog.records]
     assert msgs == ["checkpoint /ck/once.pt: ignoring non-weight entries ['Global_Step', 'Optimizer']"]
+
+
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
+@pytest.mark.parametrize("fmt", ["zip", "legacy", "pickle2"])
+def test_malicious_numpy_object_array_is_refused_and_never_runs(tmp_path, fmt):
+    """The allowlist admits numpy array reconstruction; an object-dtype array's items are
+    pickled objects, so a payload hidden inside one must still be refused by name, unrun."""
+    marker = tmp_path / "PWNED"
+    payload, global_name = _payloads(marker)["os.system"]
+    arr = np.empty(3, dtype=object)
+    arr[0], arr[1], arr[2] = 1.5, payload, "x"
+    ckpt = {"model": {"w": torch.ones(2)}, "extra_state": {"stats": arr}}
+    path = tmp_path / f"evil-npobj-{fmt}.pt"
+    _save(ckpt, path, fmt)
+    with pytest.raises(UnsafeCheckpointError) as info:
+        load_checkpoint(path)
+    msg = str(info.value)
+    assert repr(global_name) in msg and str(path) in msg
+    assert not marker.exists()

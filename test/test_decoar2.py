@@ -17,6 +17,7 @@ from test.utils import (
     assert_padding_invariant,
     assert_same_hidden_states,
     mixed_length_wavs,
+    needs,
 )
 
 
@@ -78,6 +79,7 @@ def reference_encoder(state: dict, feats: torch.Tensor) -> list[torch.Tensor]:
     return inputs + [out.last_hidden_state[0]]
 
 
+@needs("kaldi_native_fbank")
 def test_features_match_kaldi_native_fbank():
     wav = mixed_length_wavs(seed=5, seconds=(1.3,))[0]
     ours, n = decoar2_features(wav[None].double(), torch.tensor([wav.numel()]))
@@ -86,6 +88,7 @@ def test_features_match_kaldi_native_fbank():
     assert (ours[0] - ref).abs().max().item() < 1e-3
 
 
+@needs("transformers")
 def test_local_matches_transformers_reference_and_padding(tmp_path):
     entry_name, path = builders.build_decoar2(tmp_path)
     model = hub.load(entry_name, ckpt=str(path))

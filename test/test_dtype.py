@@ -125,3 +125,35 @@ def test_mixed_lengths_regrouped_in_bf16():
         assert int(out["hidden_states_len"][i]) == n
         for h, a in zip(out["hidden_states"], alone["hidden_states"]):
             assert torch.equal(h[i, :n], a[0, :n])
+
+
+def test_waveform_normalised_before_the_cast(tmp_path):
+    """dtype=bf16 on a model with input normalisation (wav2vec 2.0 Large / XLS-R style): the raw
+    waveform reaches the fp64 normalisation in fp32 and only its result goes to bf16. A speech
+    signal riding on a DC offset of 0.5 keeps its detail (bf16's step at 0.5 is 2**-9, larger than
+    the speech itself) only if the offset is removed before the cast."""
+    if "wav2vec2_large_reduced" not in BUILDERS:
+        pytest.fail("builder wav2vec2_large_reduced is missing from test/checkpoint_builders")
+    entry, path = BUILDERS["wav2vec2_large_reduced"][1](tmp_path)
+    _, speech = sample_wavs()
+    wav = speech[0][:16000]
+    wav = 0.5 + 1e-3 * wav / wav.abs().max()  # quiet speech plus DC offset
+    ref_model = hub.load(entry, ckpt=str(path)).eval()
+    assert ref_model.config.normalize
+    ref = _forward(ref_model, [wav])
+    seen = []
+    model = hub.load(entry, ckpt=str(path), dtype="bf16").eval()
+    real = model.forward_padded
+
+    def spy(wavs, wavs_len):
+        seen.append(wavs.dtype)
+        return real(wavs, wavs_len)
+
+    model.forward_padded = spy
+    out = _forward(model, [wav])
+    assert seen == [torch.float32]
+    _assert_close_to_fp32(out, ref, torch.bfloat16, "wav2vec2 large reduced, DC offset, bf16")
+    # a model whose parameters were converted without set_dtype (the class's own dtype= argument)
+    model.set_dtype(None)
+    assert {p.dtype for p in model.parameters()} == {torch.bfloat16}
+    _assert_close_to_fp32(_forward(model, [wav]), ref, torch.bfloat16, "bf16 parameters, no set_dtype")

@@ -13,9 +13,12 @@ import pytest
 import torch
 
 import s3prl.hub as hub
-from test.utils import assert_padding_invariant, mixed_length_wavs
+from test.utils import assert_padding_invariant, mixed_length_wavs, needs, optional_import
 
-transformers = pytest.importorskip("transformers")
+transformers = optional_import("transformers")
+# every test here builds its folder with transformers' save_pretrained: each is skipped
+# without it (per test, reported one by one)
+pytestmark = needs("transformers")
 
 SMALL = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
              conv_dim=(24,) * 7, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4)
@@ -61,7 +64,7 @@ def test_parity_save_pretrained(case, tmp_path):
     model = _seeded_model(case)
     model.save_pretrained(tmp_path)
     assert (tmp_path / "model.safetensors").is_file()
-    ours = hub.hf_custom(str(tmp_path))
+    ours = hub.hf_custom(str(tmp_path), normalize=False)
     batch = torch.randn(2, 40000, generator=torch.Generator().manual_seed(3)) * 0.1
     with torch.no_grad():
         got = ours(list(batch))["hidden_states"]
@@ -74,12 +77,12 @@ def test_pytorch_model_bin_and_family_entries(tmp_path):
     model.config.to_json_file(tmp_path / "config.json")
     wav = torch.randn(1, 30000, generator=torch.Generator().manual_seed(1)) * 0.1
     with torch.no_grad():
-        got = hub.hf_wavlm_custom(tmp_path)(list(wav))["hidden_states"]
+        got = hub.hf_wavlm_custom(tmp_path, normalize=False)(list(wav))["hidden_states"]
     assert _max_diff(got, _expected(model, wav)) <= 1e-4
     with pytest.raises(ValueError, match="'wavlm' model"):
-        hub.hf_hubert_custom(tmp_path)
+        hub.hf_hubert_custom(tmp_path, normalize=False)
     with pytest.raises(ValueError, match="'wavlm' model"):
-        hub.hf_wav2vec2_custom(tmp_path)
+        hub.hf_wav2vec2_custom(tmp_path, normalize=False)
 
 
 def test_task_model_prefix_and_heads_ignored(tmp_path):
@@ -88,7 +91,7 @@ def test_task_model_prefix_and_heads_ignored(tmp_path):
     ctc.save_pretrained(tmp_path)
     wav = torch.randn(1, 20000, generator=torch.Generator().manual_seed(2)) * 0.1
     with torch.no_grad():
-        got = hub.hf_hubert_custom(str(tmp_path))(list(wav))["hidden_states"]
+        got = hub.hf_hubert_custom(str(tmp_path), normalize=False)(list(wav))["hidden_states"]
     assert _max_diff(got, _expected(ctc.hubert, wav)) <= 1e-4
 
 
@@ -100,16 +103,16 @@ def test_unknown_or_missing_parameters_are_errors(tmp_path):
     state["encoder.layers.0.attention.mystery"] = torch.zeros(2)
     save_file(state, str(tmp_path / "model.safetensors"))
     with pytest.raises(ValueError, match="mystery"):
-        hub.hf_custom(str(tmp_path))
+        hub.hf_custom(str(tmp_path), normalize=False)
     del state["encoder.layers.0.attention.mystery"], state["encoder.layers.1.final_layer_norm.bias"]
     save_file(state, str(tmp_path / "model.safetensors"))
     with pytest.raises(ValueError, match=r"encoder\.layers\.1\.final_layer_norm\.bias"):
-        hub.hf_custom(str(tmp_path))
+        hub.hf_custom(str(tmp_path), normalize=False)
     cfg = json.loads((tmp_path / "config.json").read_text())
     cfg["model_type"] = "speecht5"
     (tmp_path / "config.json").write_text(json.dumps(cfg))
     with pytest.raises(ValueError, match="speecht5"):
-        hub.hf_custom(str(tmp_path))
+        hub.hf_custom(str(tmp_path), normalize=False)
 
 
 def test_repo_id_from_local_cache_only(tmp_path, monkeypatch):
@@ -136,7 +139,7 @@ def test_repo_id_from_local_cache_only(tmp_path, monkeypatch):
 
 def test_padding_invariance(tmp_path):
     _seeded_model("wavlm", seed=7).save_pretrained(tmp_path)
-    model = hub.hf_wavlm_custom(str(tmp_path))
+    model = hub.hf_wavlm_custom(str(tmp_path), normalize=False)
     assert assert_padding_invariant(model, mixed_length_wavs(seed=6, seconds=(0.5, 16.0, 3.3))) <= 1e-4
 
 
@@ -144,10 +147,36 @@ def test_loading_does_not_import_transformers(tmp_path):
     _seeded_model("wavlm", seed=8).save_pretrained(tmp_path)
     code = (
         "import sys, torch, s3prl.hub as hub\n"
-        f"m = hub.hf_wavlm_custom({str(tmp_path)!r})\n"
+        f"m = hub.hf_wavlm_custom({str(tmp_path)!r}, normalize=False)\n"
         "m([torch.zeros(16000)])\n"
         "assert 'transformers' not in sys.modules, 'transformers was imported'\n"
     )
     root = Path(__file__).resolve().parent.parent
     proc = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def test_normalize_from_preprocessor_config_or_explicit(tmp_path):
+    """save_pretrained on a model writes no preprocessor_config.json: normalize= is then required;
+    with the file, do_normalize decides (absent key: True, transformers' feature-extractor default)."""
+    model = _seeded_model("wav2vec2", seed=9)
+    model.save_pretrained(tmp_path)
+    with pytest.raises(ValueError, match=r"no preprocessor_config\.json.*normalize=True.*normalize=False"):
+        hub.hf_custom(str(tmp_path))
+    with pytest.raises(ValueError, match="no preprocessor_config.json"):
+        hub.hf_wav2vec2_custom(str(tmp_path))
+    assert hub.hf_custom(str(tmp_path), normalize=True).config.normalize is True
+    pre = tmp_path / "preprocessor_config.json"
+    for content, expected in [({"do_normalize": False}, False), ({"do_normalize": True}, True),
+                              ({"feature_size": 1}, True)]:
+        pre.write_text(json.dumps(content))
+        assert hub.hf_custom(str(tmp_path)).config.normalize is expected, content
+    # the normalised model gives transformers' hidden states of the normalised wav
+    wav = torch.randn(1, 20000, generator=torch.Generator().manual_seed(4)) * 3
+    normed = torch.nn.functional.layer_norm(wav, wav.shape[-1:])
+    with torch.no_grad():
+        got = hub.hf_custom(str(tmp_path))(list(wav))["hidden_states"]
+    assert _max_diff(got, _expected(model, normed)) <= 1e-4
+    pre.write_text(json.dumps({"do_normalize": "yes"}))
+    with pytest.raises(ValueError, match="do_normalize must be true or false"):
+        hub.hf_custom(str(tmp_path))

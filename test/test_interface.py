@@ -107,3 +107,57 @@ def test_float32_max_input_refused_where_families_overflow(tmp_path):
             assert all(bool(torch.isfinite(h).all()) for h in out["hidden_states"]), entry
             with pytest.raises(ValueError, match="magnitude 3e\\+38"):
                 model([wav * 3e38])
+
+
+# --------------------------------------------------------------------------- required metadata
+
+
+def _upstream_class(**attrs):
+    from s3prl.upstream.interface import UpstreamBase
+
+    return type("Probe", (UpstreamBase,), dict(attrs))
+
+
+def test_metadata_has_no_defaults_and_is_required():
+    from s3prl.upstream.interface import REQUIRED_METADATA, UpstreamBase
+
+    for name in REQUIRED_METADATA:  # no inherited default, shared mutable list included
+        assert name not in UpstreamBase.__dict__, name
+    full = dict(downsample_rate=160, receptive_field=400, hidden_sizes=[8, 8])
+    for name in REQUIRED_METADATA:
+        partial = {k: v for k, v in full.items() if k != name}
+        with pytest.raises(TypeError, match=f"Probe does not set {name}"):
+            _upstream_class(**partial)()
+    # set in __init__, also by a subclass after super().__init__(): checked after the outermost one
+    base = _upstream_class(downsample_rate=320)
+
+    class Late(base):
+        def __init__(self):
+            super().__init__()
+            self.receptive_field = 400
+            self.hidden_sizes = [4]
+
+    late = Late()
+    assert (late.downsample_rate, late.receptive_field, late.hidden_sizes) == (320, 400, [4])
+
+
+@pytest.mark.parametrize(
+    "attrs, exc, words",
+    [
+        (dict(downsample_rate=160.0), TypeError, "Probe.downsample_rate must be an int"),
+        (dict(receptive_field=0), ValueError, "Probe.receptive_field must be a positive"),
+        (dict(hidden_sizes=[]), ValueError, "Probe.hidden_sizes is empty"),
+        (dict(hidden_sizes=[16, -1]), ValueError, r"Probe.hidden_sizes\[1\]"),
+        (dict(hidden_sizes=16), TypeError, "Probe.hidden_sizes must be a list"),
+    ],
+)
+def test_bad_class_metadata_fails_when_the_subclass_is_created(attrs, exc, words):
+    with pytest.raises(exc, match=words):
+        _upstream_class(**attrs)  # no instance needed
+
+
+def test_hidden_sizes_not_shared_between_instances():
+    cls = _upstream_class(downsample_rate=160, receptive_field=400, hidden_sizes=[8, 8])
+    a, b = cls(), cls()
+    a.hidden_sizes.append(8)
+    assert b.hidden_sizes == [8, 8] and cls.hidden_sizes == [8, 8] and a.num_layers == 3

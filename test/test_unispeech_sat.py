@@ -20,9 +20,15 @@ from test.checkpoint_builders.wavlm import (
     unilm_state_dict,
     unilm_to_hf_state_dict,
 )
-from test.utils import assert_matches_golden, assert_padding_invariant, mixed_length_wavs
+from test.utils import (
+    assert_matches_golden,
+    assert_padding_invariant,
+    mixed_length_wavs,
+    needs,
+    optional_import,
+)
 
-transformers = pytest.importorskip("transformers")
+transformers = optional_import("transformers")  # only the parity test needs it
 
 
 def _reference(cfg: dict, seed: int, wavs: torch.Tensor) -> list[torch.Tensor]:
@@ -34,6 +40,7 @@ def _reference(cfg: dict, seed: int, wavs: torch.Tensor) -> list[torch.Tensor]:
     return [*out.hidden_states[:-1], out.last_hidden_state]
 
 
+@needs("transformers")
 @pytest.mark.parametrize("large", [False, True], ids=["base", "large"])
 @pytest.mark.parametrize("layout", ["converted", "fairseq"])
 def test_parity_with_transformers(large, layout, tmp_path):

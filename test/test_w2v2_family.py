@@ -26,7 +26,12 @@ from s3prl.util.extract import hidden_states_of_files
 from test.checkpoint_builders import data2vec as D
 from test.checkpoint_builders import hubert as H
 from test.checkpoint_builders import wav2vec2 as W
-from test.utils import assert_matches_golden, assert_padding_invariant, mixed_length_wavs
+from test.utils import (
+    assert_matches_golden,
+    assert_padding_invariant,
+    mixed_length_wavs,
+    needs,
+)
 
 torch.set_num_threads(min(2, torch.get_num_threads()))
 
@@ -114,6 +119,7 @@ def build(name, tmp_path):
     return entry, path
 
 
+@needs("transformers")
 @pytest.mark.parametrize("name", list(FAMILIES))
 def test_parity_with_transformers(name, tmp_path):
     entry, path = build(name, tmp_path)
@@ -407,6 +413,7 @@ def test_entries_are_listed_and_documented():
             assert f"{family}_{kind}" in hub.options()
 
 
+@needs("transformers")
 @pytest.mark.slow
 def test_full_size_base_parity_with_transformers(tmp_path):
     """wav2vec 2.0 Base at full size (12 layers, 768, 512 conv channels), seeded weights."""

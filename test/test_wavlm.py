@@ -27,9 +27,11 @@ from test.utils import (
     assert_padding_invariant,
     assert_same_hidden_states,
     mixed_length_wavs,
+    needs,
+    optional_import,
 )
 
-transformers = pytest.importorskip("transformers")
+transformers = optional_import("transformers")  # only the parity tests need it
 
 CFGS = {"base": base_cfg, "large": large_cfg}
 
@@ -49,6 +51,7 @@ def _reference_hidden_states(model, wavs: torch.Tensor, normalize: bool) -> list
     return [*out.hidden_states[:-1], out.last_hidden_state]
 
 
+@needs("transformers")
 @pytest.mark.parametrize("variant", ["base", "large"])
 def test_parity_with_transformers(variant, tmp_path):
     cfg = CFGS[variant]()
@@ -79,6 +82,7 @@ def test_relative_position_bias_matters(tmp_path):
     assert (a - b).abs().max().item() > 1e-2
 
 
+@needs("transformers")
 def test_buckets_match_transformers():
     from transformers.models.wavlm.modeling_wavlm import WavLMAttention
 
@@ -198,6 +202,7 @@ def test_golden(tmp_path):
     assert_matches_golden("wavlm_base_reduced", golden_result(model))
 
 
+@needs("transformers")
 @pytest.mark.slow
 def test_full_size_base_parity(tmp_path):
     """WavLM Base+ sizes (12 x 768, 512-channel conv) against transformers."""

@@ -2,12 +2,29 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 from pathlib import Path
 
+import pytest
 import torch
 
 from s3prl.util.audio import load_audio, sample_speech_files
+
+
+def optional_import(name: str):
+    """The module ``name``, or ``None`` when it is not installed (an optional test dependency)."""
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        return None
+
+
+def needs(name: str):
+    """A per-test skip marker for an optional test dependency: only the tests that compare
+    with it are skipped without it, never their module's other tests."""
+    return pytest.mark.skipif(optional_import(name) is None, reason=f"{name} is not installed")
+
 
 GOLDEN_DIR = Path(__file__).resolve().parent / "sample_hidden_states"
 

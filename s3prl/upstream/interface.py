@@ -195,6 +195,9 @@ def resolve_dtype(dtype: torch.dtype | str | None) -> torch.dtype | None:
     )
 
 
+_LOW_PRECISION = (torch.bfloat16, torch.float16)
+
+
 def _device_differs(a: torch.device, b: torch.device) -> bool:
     if a.type != b.type:
         return True
@@ -251,18 +254,57 @@ def conv_frames(lengths: Tensor, layers: Sequence[tuple[int, int]]) -> Tensor:
     return out
 
 
-class UpstreamBase(nn.Module):
+#: The metadata every upstream must set (see :class:`UpstreamBase`).
+REQUIRED_METADATA = ("downsample_rate", "receptive_field", "hidden_sizes")
+
+
+def _check_metadata_value(owner: str, name: str, value) -> None:
+    """Raise ``TypeError``/``ValueError`` naming ``owner.name`` unless ``value`` is valid."""
+    if name == "hidden_sizes":
+        if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
+            raise TypeError(f"{owner}.hidden_sizes must be a list of ints (one feature dim per "
+                            f"hidden state), got {type(value).__name__}")
+        if not value:
+            raise ValueError(f"{owner}.hidden_sizes is empty: an upstream returns at least one "
+                             "hidden state")
+        for i, v in enumerate(value):
+            if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
+                raise ValueError(f"{owner}.hidden_sizes[{i}] must be a positive int, got {v!r}")
+        return
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{owner}.{name} must be an int (samples at 16 kHz), got "
+                        f"{type(value).__name__} {value!r}")
+    if value <= 0:
+        raise ValueError(f"{owner}.{name} must be a positive number of samples, got {value}")
+
+
+class _UpstreamMeta(type):
+    """Checks an upstream's metadata once its ``__init__`` has run (the outermost
+    one, so subclasses may set it after ``super().__init__()``)."""
+
+    def __call__(cls, *args, **kwargs):
+        obj = super().__call__(*args, **kwargs)
+        obj._check_metadata()
+        return obj
+
+
+class UpstreamBase(nn.Module, metaclass=_UpstreamMeta):
     """Base class of every upstream (``UpstreamExpert``).
 
-    Subclasses set, before the first forward pass (class attributes or in
-    ``__init__``):
+    Subclasses must set (class attributes or in ``__init__``; there are no
+    defaults, so that a family that forgets one fails instead of reporting
+    plausible wrong metadata):
 
     * ``downsample_rate`` (int): input samples per output frame (the stride;
       160 for 10 ms frames, 320 for 20 ms frames at 16 kHz);
     * ``receptive_field`` (int): the fewest samples that give one frame;
     * ``hidden_sizes`` (list[int]): feature dim of each hidden state, in order;
 
-    and implement :meth:`forward_padded`.
+    and implement :meth:`forward_padded`. Values given as class attributes are
+    checked when the subclass is created; all three are checked when an
+    instance has been built (``TypeError`` when one is missing or of the wrong
+    type, ``ValueError`` when it is not positive / empty, naming the class and
+    the attribute). Each instance gets its own ``hidden_sizes`` list.
 
     Attributes:
         sample_rate (int): 16000 Hz, the rate every upstream expects.
@@ -274,13 +316,36 @@ class UpstreamBase(nn.Module):
     #: the computed samples (``None``: never regroup). Results do not depend
     #: on it, since a wav's frames do not depend on its batch.
     max_padding_waste: float | None = 0.1
-    downsample_rate: int = 160
-    receptive_field: int = 400
-    hidden_sizes: list[int] = []
+    downsample_rate: int
+    receptive_field: int
+    hidden_sizes: list[int]
     #: Reduced precision of the forward pass (``torch.bfloat16`` /
     #: ``torch.float16``), or ``None`` for the parameters' dtype. Set it with
     #: :meth:`set_dtype` or an entry's ``dtype=`` option.
     compute_dtype: torch.dtype | None = None
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        for name in REQUIRED_METADATA:
+            if name in cls.__dict__:
+                _check_metadata_value(cls.__name__, name, cls.__dict__[name])
+
+    def _check_metadata(self) -> None:
+        """Check that the built upstream set its metadata (see the class docstring).
+
+        Raises:
+            TypeError: an attribute is missing or of the wrong type.
+            ValueError: an attribute is not positive, or ``hidden_sizes`` is empty.
+        """
+        owner = type(self).__name__
+        for name in REQUIRED_METADATA:
+            if not hasattr(self, name):
+                raise TypeError(
+                    f"{owner} does not set {name}: every upstream sets downsample_rate, "
+                    "receptive_field and hidden_sizes (class attributes or in __init__)"
+                )
+            _check_metadata_value(owner, name, getattr(self, name))
+        self.hidden_sizes = list(self.hidden_sizes)  # this instance's own list
 
     def set_dtype(self, dtype: torch.dtype | str | None) -> "UpstreamBase":
         """Run every later forward pass in ``dtype`` (autocast), for any upstream.
@@ -342,8 +407,12 @@ class UpstreamBase(nn.Module):
         """Compute the hidden states of a zero-padded batch.
 
         Args:
-            wavs: ``(batch, samples)`` waveforms in the model's dtype, zero
-                padded on the right.
+            wavs: ``(batch, samples)`` waveforms, zero padded on the right, in
+                the parameters' dtype, or in fp32 when the parameters are
+                bf16/fp16 (the pass then runs under ``torch.autocast``): a
+                family normalises / computes its features on this batch first
+                and lets autocast (or an explicit cast) bring the result to the
+                low precision, never the raw waveform.
             wavs_len: ``(batch,)`` long tensor, valid samples per wav.
 
         Returns:
@@ -409,14 +478,27 @@ class UpstreamBase(nn.Module):
         return self._model_dtype()
 
     def _autocast(self, device_type: str):
-        if self.compute_dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(device_type, dtype=self.compute_dtype)
+        if self.compute_dtype is not None:
+            return torch.autocast(device_type, dtype=self.compute_dtype)
+        model_dtype = self._model_dtype()
+        if model_dtype in _LOW_PRECISION and not torch.is_autocast_enabled(device_type):
+            # low-precision parameters without set_dtype: the fp32 waveform batch (see
+            # _batch_dtype) meets them under autocast in the parameters' dtype
+            return torch.autocast(device_type, dtype=model_dtype)
+        return contextlib.nullcontext()
+
+    def _batch_dtype(self) -> torch.dtype:
+        """dtype of the padded waveform batch given to :meth:`forward_padded`: the
+        parameters' dtype, but fp32 when they are bf16/fp16, so that waveform
+        normalisation and feature front ends see the waveform before any rounding
+        to low precision (the forward pass runs under autocast then)."""
+        model_dtype = self._model_dtype()
+        return torch.float32 if model_dtype in _LOW_PRECISION else model_dtype
 
     def _forward_group(
         self, wavs: Sequence[Tensor], out_dtype: torch.dtype | None = None
     ) -> tuple[list[Tensor], Tensor]:
-        padded, lengths = pad_wavs(wavs, dtype=self._model_dtype())
+        padded, lengths = pad_wavs(wavs, dtype=self._batch_dtype())
         hidden_states, hs_len = self.forward_padded(padded, lengths)
         hidden_states = list(hidden_states)
         if out_dtype is not None:

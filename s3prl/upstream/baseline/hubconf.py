@@ -11,6 +11,7 @@ import os
 from s3prl.util.registry import entry
 
 __all__ = [
+    "baseline",
     "baseline_local",
     "fbank",
     "fbank_no_cmvn",
@@ -196,3 +197,22 @@ def linear(**kwargs):
     * checkpoint: none
     """
     return _from_yaml("linear", **kwargs)
+
+
+@entry(
+    model="Kaldi fbank (80 log mel + deltas, CMVN)",
+    paper=_KALDI,
+    input="wav",
+    stride=160,
+    layers=1,
+    hidden_size=240,
+    verified="same code path as fbank",
+)
+def baseline(**kwargs):
+    """The default baseline feature, :func:`fbank` (s3prl 0.4.18's ``baseline`` alias).
+
+    * stride: 160 samples (10 ms); receptive field 400 samples (25 ms)
+    * hidden size: 240; hidden states: 1
+    * checkpoint: none
+    """
+    return _from_yaml("fbank", **kwargs)

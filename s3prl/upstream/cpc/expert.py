@@ -45,6 +45,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from s3prl.upstream.conv import conv1d
 from s3prl.upstream.interface import UpstreamBase, padding_mask
 from s3prl.util.checkpoint import (
     load_checkpoint,
@@ -131,7 +132,7 @@ class CPCEncoder(nn.Module):
         x, lens = wavs[:, None, :], wavs_len
         for i, (k, s, p) in enumerate(ENCODER_CONVS):
             x = x * padding_mask(lens, x.size(-1))[:, None, :].to(x.dtype)  # padding must read as zeros
-            x = F.conv1d(x, getattr(self, f"conv{i}").weight, getattr(self, f"conv{i}").bias, stride=s, padding=p)
+            x = conv1d(x, getattr(self, f"conv{i}").weight, getattr(self, f"conv{i}").bias, stride=s, padding=p)
             lens = _frames(lens, k, s, p)
             mask = padding_mask(lens, x.size(-1))
             x = F.relu(getattr(self, f"batchNorm{i}")(x, mask))

@@ -48,6 +48,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from s3prl.upstream.baseline.features import cmvn, kaldi_fbank
+from s3prl.upstream.conv import conv1d
 from s3prl.upstream.interface import UpstreamBase, padding_mask
 from s3prl.util.checkpoint import (
     CheckpointKeyError,
@@ -128,7 +129,7 @@ class DeCoAR2(nn.Module):
     def pos_conv(self, x: Tensor) -> Tensor:  # (B, T, C) -> (B, T, C)
         v = self.pos_weight_v
         w = self.pos_weight_g * v / v.norm(dim=(0, 1), keepdim=True)  # weight norm, dim=2
-        h = F.conv1d(x.transpose(1, 2), w, self.pos_bias, padding=self.pos_kernel // 2, groups=self.pos_groups)
+        h = conv1d(x.transpose(1, 2), w, self.pos_bias, padding=self.pos_kernel // 2, groups=self.pos_groups)
         if self.pos_kernel % 2 == 0:
             h = h[:, :, :-1]  # fairseq SamePad
         return F.gelu(h).transpose(1, 2)

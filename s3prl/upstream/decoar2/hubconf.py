@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from s3prl.util.registry import entry
 
-__all__ = ["decoar2", "decoar2_local", "decoar2_url"]
+__all__ = ["decoar2_custom", "decoar2", "decoar2_local", "decoar2_url"]
 
 DECOAR2_URL = "https://speech-representation.s3.us-west-2.amazonaws.com/checkpoint_decoar2.pt"
 _PAPER = "https://arxiv.org/abs/2012.06659"
@@ -99,3 +99,28 @@ def decoar2(ckpt: str = DECOAR2_URL, refresh: bool = False, **kwargs):
     encoder output).
     """
     return _load(ckpt, refresh=refresh, **kwargs)
+
+
+@entry(
+    model="DeCoAR 2.0 (checkpoint)",
+    paper=_PAPER,
+    date="2020-12",
+    input="fbank",
+    stride=320,
+    verified="same code path as decoar2_local / decoar2_url",
+)
+def decoar2_custom(ckpt: str, refresh: bool = False, sha256: str | None = None, **kwargs):
+    """DeCoAR 2.0 from a local path or an http(s) URL (s3prl 0.4.18's ``decoar2_custom``): a path
+    is read like :func:`decoar2_local`, a URL downloaded once into the cache like :func:`decoar2_url`.
+
+    Args:
+        ckpt: local path or http(s) URL of the checkpoint.
+        refresh: download again even if cached (URLs only).
+        sha256: expected sha256 of a downloaded file (hex, full or prefix), when known.
+
+    Raises:
+        FileNotFoundError: a local path that does not exist.
+        ValueError: the file does not match the layout.
+        s3prl.util.download.DownloadError: the download failed.
+    """
+    return _load(ckpt, refresh=refresh, sha256=sha256, **kwargs)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from s3prl.upstream.conv import conv_module
 from s3prl.upstream.interface import UpstreamBase, conv_frames
 
 
@@ -50,7 +51,7 @@ class UpstreamExpert(UpstreamBase):
     def forward_padded(self, wavs: Tensor, wavs_len: Tensor) -> tuple[list[Tensor], Tensor]:
         """``wavs``: (batch, samples), ``wavs_len``: (batch,) -> 3 x (batch, frames, hidden)."""
         frames_len = conv_frames(wavs_len, [(400, 160)])
-        h0 = torch.tanh(self.frame(wavs[:, None, :])).transpose(1, 2)  # (B, frames, H)
+        h0 = torch.tanh(conv_module(self.frame, wavs[:, None, :])).transpose(1, 2)  # (B, frames, H)
         h1 = torch.tanh(self.layer1(h0))
         h2 = torch.tanh(self.layer2(h1))
         return [h0, h1, h2], frames_len

@@ -2,7 +2,7 @@
 
 from s3prl.util.registry import entry
 
-__all__ = ["example"]
+__all__ = ["example", "customized_upstream"]
 
 
 @entry(
@@ -26,3 +26,22 @@ def example(hidden_size: int = 16, seed: int = 0, **kwargs):
     from .expert import UpstreamExpert
 
     return UpstreamExpert(hidden_size=hidden_size, seed=seed, **kwargs)
+
+
+@entry(
+    model="Example (untrained template)",
+    input="wav",
+    stride=160,
+    layers=3,
+    hidden_size=16,
+    verified="same code path as example",
+)
+def customized_upstream(hidden_size: int = 16, seed: int = 0, **kwargs):
+    """The template upstream under the name of s3prl 0.4.18's add-an-upstream guide
+    (``upstream/example/hubconf.py``): the same model as :func:`example`.
+
+    * stride: 160 samples (10 ms); receptive field 400 samples (25 ms)
+    * hidden size: ``hidden_size`` (16); hidden states: 3
+    * checkpoint: none
+    """
+    return example(hidden_size=hidden_size, seed=seed, **kwargs)

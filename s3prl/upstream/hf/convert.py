@@ -119,8 +119,15 @@ def resolve_hf_folder(path_or_repo_id: str | os.PathLike, revision: str = "main"
 
 
 def read_hf_config(folder: str | os.PathLike) -> dict:
-    """``config.json`` of a model folder as a dict (plus ``do_normalize`` from
-    ``preprocessor_config.json`` when present, under ``_do_normalize``)."""
+    """``config.json`` of a model folder as a dict, plus ``do_normalize`` from
+    ``preprocessor_config.json`` when that file is present, under ``_do_normalize``
+    (a file without the key means ``True``: the default of ``transformers``'
+    ``Wav2Vec2FeatureExtractor``). Without the file, ``_do_normalize`` is absent.
+
+    Raises:
+        ValueError: ``config.json`` or ``preprocessor_config.json`` does not hold a
+            JSON object, or ``do_normalize`` is not a boolean (the file is named).
+    """
     folder = Path(folder)
     with open(folder / "config.json", encoding="utf-8") as f:
         config = json.load(f)
@@ -129,7 +136,13 @@ def read_hf_config(folder: str | os.PathLike) -> dict:
     pre = folder / "preprocessor_config.json"
     if pre.is_file():
         with open(pre, encoding="utf-8") as f:
-            config["_do_normalize"] = bool(json.load(f).get("do_normalize", False))
+            pre_cfg = json.load(f)
+        if not isinstance(pre_cfg, dict):
+            raise ValueError(f"{pre} does not hold a JSON object")
+        do_normalize = pre_cfg.get("do_normalize", True)
+        if not isinstance(do_normalize, bool):
+            raise ValueError(f"{pre}: do_normalize must be true or false, got {do_normalize!r}")
+        config["_do_normalize"] = do_normalize
     return config
 
 
@@ -176,7 +189,8 @@ def hf_config_to_fairseq(config: dict) -> dict:
     Returns a dict with ``extractor_mode``, ``conv_feature_layers``,
     ``conv_bias``, ``encoder_layers``, ``encoder_embed_dim``,
     ``encoder_ffn_embed_dim``, ``encoder_attention_heads``, ``activation_fn``,
-    ``layer_norm_first``, ``conv_pos``, ``conv_pos_groups``, ``normalize``,
+    ``layer_norm_first``, ``conv_pos``, ``conv_pos_groups``, ``normalize`` (``None``
+    when the folder has no ``preprocessor_config.json``),
     ``layer_norm_eps``, ``feature_layer_norm`` (False for HuBERT configs with
     ``feat_proj_layer_norm=False``) and,
     for WavLM, ``relative_position_embedding``, ``num_buckets``,
@@ -220,7 +234,8 @@ def hf_config_to_fairseq(config: dict) -> dict:
         "layer_norm_first": bool(config.get("do_stable_layer_norm", False)),
         "conv_pos": int(config.get("num_conv_pos_embeddings", 128)),
         "conv_pos_groups": int(config.get("num_conv_pos_embedding_groups", 16)),
-        "normalize": bool(config.get("_do_normalize", False)),
+        # None: no preprocessor_config.json, the caller must decide (build_hf_upstream)
+        "normalize": config.get("_do_normalize"),
         "layer_norm_eps": float(config.get("layer_norm_eps", 1e-5)),
         # HuBERT configs may drop the LayerNorm on the conv features (the Hub's
         # conversion of DistilHuBERT, ntu-spml/distilhubert, does)

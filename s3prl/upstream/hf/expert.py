@@ -13,9 +13,12 @@ the same as ``transformers``' ``output_hidden_states`` except that for
 applied (it equals ``last_hidden_state``), as in fairseq's layer results.
 
 Input normalisation: ``transformers`` models never normalise; their feature
-extractor does when ``preprocessor_config.json`` says ``do_normalize``. With
-``normalize=None`` (default) the upstream follows that file (no file: no
-normalisation), computed per wav on its valid samples only.
+extractor does when ``preprocessor_config.json`` says ``do_normalize`` (large
+LV-60 / XLS-R models need it). With ``normalize=None`` (default) the upstream
+follows that file; a folder without it (what ``save_pretrained`` on a model
+writes) is an error asking for an explicit ``normalize=True/False``, since a
+silent guess gives wrong hidden states for one kind of model or the other.
+Normalisation is computed per wav on its valid samples only.
 """
 
 from __future__ import annotations
@@ -46,13 +49,15 @@ def build_hf_upstream(
             :data:`~.convert.SUPPORTED_MODEL_TYPES`).
         revision: cache revision for a repo id.
         normalize: per-utterance waveform normalisation; None = follow
-            ``preprocessor_config.json`` ``do_normalize``.
+            ``preprocessor_config.json`` ``do_normalize`` (required when the
+            folder has no such file).
         dtype: parameter dtype (default fp32).
 
     Raises:
         FileNotFoundError: no such folder / not cached / no weights.
         ValueError: unsupported or unexpected ``model_type``, unsupported
-            options, unknown or missing parameters (named).
+            options, unknown or missing parameters (named); ``normalize=None``
+            and no ``preprocessor_config.json`` in the folder.
     """
     model_type, cfg, state = load_hf_folder(path_or_repo_id, revision)
     if model_types is not None and model_type not in set(model_types):
@@ -63,6 +68,13 @@ def build_hf_upstream(
     overrides = {"layer_norm_eps": cfg["layer_norm_eps"]}
     if normalize is not None:
         cfg = {**cfg, "normalize": bool(normalize)}
+    elif cfg["normalize"] is None:
+        raise ValueError(
+            f"{path_or_repo_id} has no preprocessor_config.json, so whether the model expects "
+            "normalised waveforms (do_normalize) is unknown: pass normalize=True (e.g. the large "
+            "LV-60 / XLS-R wav2vec 2.0 models) or normalize=False (e.g. wav2vec 2.0 Base), "
+            "as the model's preprocessor_config.json on the Hub says"
+        )
     source, what = path_or_repo_id, f"the Hugging Face {model_type} architecture in its config.json"
     if model_type in ("wavlm", "unispeech-sat"):
         from s3prl.upstream.wavlm.expert import WavLMStyleUpstream, wavlm_config

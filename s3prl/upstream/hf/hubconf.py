@@ -33,7 +33,8 @@ def hf_custom(ckpt, revision: str = "main", normalize=None, dtype=None):
             ``pytorch_model.bin``, or a repo id in the local Hugging Face cache.
         revision: cache revision (branch, tag or commit) for a repo id.
         normalize: per-utterance waveform normalisation; None follows
-            ``preprocessor_config.json`` (``do_normalize``), absent file = False.
+            ``preprocessor_config.json`` (``do_normalize``); a folder without that
+            file needs an explicit ``True``/``False`` (ValueError otherwise).
         dtype: parameter dtype (default fp32).
 
     Output: ``num_hidden_layers + 1`` hidden states ``(batch, frames, hidden_size)``,

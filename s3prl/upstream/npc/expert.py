@@ -45,7 +45,6 @@ from typing import Any, Mapping
 
 import torch
 from torch import Tensor, nn
-from torch.nn import functional as F
 
 from s3prl.upstream.apc.layout import (
     build_frontend,
@@ -55,6 +54,7 @@ from s3prl.upstream.apc.layout import (
     read_config_model_checkpoint,
     training_head_keys,
 )
+from s3prl.upstream.conv import conv1d, conv_module
 from s3prl.upstream.interface import UpstreamBase, padding_mask
 
 __all__ = ["NPC", "ConvBlock", "MaskedConvBlock", "UpstreamExpert", "npc_state_keys"]
@@ -101,10 +101,10 @@ class ConvBlock(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """``(batch, input_size, frames)`` -> ``(batch, hidden_size, frames)``."""
-        y = self.conv(x)
+        y = conv_module(self.conv, x)
         if self.batch_norm:
             y = self.bn1(y)
-        y = self.linear(self.act(y))
+        y = conv_module(self.linear, self.act(y))
         if self.batch_norm:
             y = self.bn2(y)
         y = self.dropout(y)
@@ -132,7 +132,7 @@ class MaskedConvBlock(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """``(batch, hidden, frames)`` -> ``(batch, frames, hidden)``."""
-        y = F.conv1d(x, self.conv.weight * self.conv_mask, self.conv.bias, padding=self.pad)
+        y = conv1d(x, self.conv.weight * self.conv_mask, self.conv.bias, padding=self.pad)
         return torch.tanh(y.transpose(1, 2))
 
 

@@ -52,6 +52,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from s3prl.upstream.conv import conv1d, conv_module
 from s3prl.upstream.interface import UpstreamBase
 from s3prl.util.checkpoint import load_checkpoint, load_state_dict_strict, note_unused_entries
 
@@ -149,10 +150,23 @@ def _block_pad(k: int, s: int, first: bool) -> tuple[int, int]:
 
 
 def _reflect_pad(x: Tensor, lens: Tensor, pad: tuple[int, int]) -> Tensor:
-    """``F.pad(mode='reflect')`` applied to each wav's first ``lens[b]`` frames (x: B, C, T)."""
+    """``F.pad(mode='reflect')`` applied to each wav's first ``lens[b]`` frames (x: B, C, T).
+
+    Raises:
+        RuntimeError: a wav has no more frames than the padding, where the original's
+            ``F.pad(mode='reflect')`` is undefined (and raises) too.
+    """
     left, right = pad
     if left == 0 and right == 0:
         return x
+    short = (lens <= max(left, right)).nonzero()
+    if short.numel():
+        i = int(short[0, 0])
+        raise RuntimeError(
+            f"wav {i} has {int(lens[i])} frames at a PASE block whose reflect padding is {pad}: "
+            "reflect padding needs more frames than the padding (the wav is shorter than the "
+            "receptive field)"
+        )
     src = torch.arange(-left, x.size(-1) + right, device=x.device)[None, :].expand(x.size(0), -1)
     last = (lens - 1).clamp(min=0)[:, None]
     src = torch.where(src < 0, -src, src)
@@ -199,9 +213,9 @@ class _Block(nn.Module):
     def forward(self, x: Tensor, lens: Tensor) -> tuple[Tensor, Tensor]:
         x = _reflect_pad(x, lens, self.pad)
         if self.sinc:
-            x = F.conv1d(x, self.conv.filters().to(x.dtype), stride=self.stride)
+            x = conv1d(x, self.conv.filters().to(x.dtype), stride=self.stride)
         else:
-            x = self.conv(x)
+            x = conv_module(self.conv, x)
         x = self.act(self.norm(x))
         return x, self.frames(lens)
 
@@ -263,13 +277,13 @@ class WaveFe(nn.Module):
         for i, block in enumerate(self.blocks):
             h, lens = block(h, lens)
             if hasattr(self, "denseskips") and i < len(self.blocks) - 1:
-                skips.append((self.denseskips[i](h), lens))
+                skips.append((conv_module(self.denseskips[i], h), lens))
         if self.cfg["rnn_pool"]:
             x = h.transpose(1, 2)
             for layer in self.rnn.layers:
                 x = layer(x)
             h = x.transpose(1, 2)
-        y = self.W(h)
+        y = conv_module(self.W, h)
         hidden = []
         out = y
         for skip, s_lens in skips:

@@ -46,6 +46,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from s3prl.upstream.conv import conv_module
 from s3prl.upstream.interface import UpstreamBase, conv_frames, padding_mask
 from s3prl.util.checkpoint import (
     load_checkpoint,
@@ -281,7 +282,7 @@ class _KmeansQuantizer(nn.Module):
         )
 
     def forward(self, x: Tensor, mask: Tensor) -> Tensor:
-        ze = self.projection[0](x)
+        ze = conv_module(self.projection[0], x)
         gn = self.projection[1]
         ze = masked_group_norm(ze, mask, self.groups, gn.weight, gn.bias)
         b, c, t = ze.shape
@@ -344,7 +345,7 @@ class Wav2VecModel(nn.Module):
         lens = wavs_len
         for blk, (_dim, k, s) in zip(self.feature_extractor.conv_layers, self.feat_layers):
             residual, r_lens = x, lens
-            x = blk.conv(x)
+            x = conv_module(blk.conv, x)
             lens = conv_frames(lens, [(k, s)])
             mask = padding_mask(lens, x.size(-1))
             x = self.act(masked_group_norm(x, mask, 1, blk.norm.weight, blk.norm.bias))
@@ -373,11 +374,11 @@ class Wav2VecModel(nn.Module):
                 h = F.pad(x, (pad_left, 0))
             else:
                 h = torch.cat([x[:, :, :1].expand(-1, -1, pad_left), x], dim=2)  # replication pad
-            h = blk.conv(h)
+            h = conv_module(blk.conv, h)
             h = self.act(masked_group_norm(h, mask, 1, blk.norm.weight, blk.norm.bias))
             if cfg["skip_connections_agg"]:
                 if agg.has_proj[i]:
-                    residual = agg.residual_proj[i](residual)
+                    residual = conv_module(agg.residual_proj[i], residual)
                 h = (h + residual) * self.residual_scale
             x = h * mask[:, None, :].to(h.dtype)
             if i < n - 1:

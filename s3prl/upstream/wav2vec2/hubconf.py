@@ -23,6 +23,9 @@ __all__ = [
     "xls_r_300m",
     "xls_r_1b",
     "xls_r_2b",
+    "wav2vec2_large_voxpopuli_100k",
+    "wav2vec2_base_s2st_es_voxpopuli",
+    "wav2vec2_base_s2st_en_librilight",
 ]
 
 _PAPER = "https://arxiv.org/abs/2006.11477"
@@ -206,5 +209,58 @@ def xls_r_2b(ckpt: str = _BASE + "xlsr2_2B_1000k.pt", refresh: bool = False, dty
 
     48 pre-LN transformer layers, hidden size 1920, 49 hidden states, stride 320
     samples (20 ms). Checkpoint: fairseq's ``xlsr2_2B_1000k.pt``.
+    """
+    return _build(ckpt, refresh=refresh, dtype=dtype, **kwargs)
+
+
+
+# ---------------------------------------------------------------------------------------------
+# More wav2vec 2.0 checkpoints (URLs: s3prl 0.4.18's wav2vec2 hubconf, the original releases;
+# s3prl 0.4.18 defaults to converted copies on huggingface.co/s3prl/converted_ckpts, also
+# readable through ckpt=).
+
+_VOXPOPULI_URL = "https://dl.fbaipublicfiles.com/voxpopuli/models/wav2vec2_large_100k.pt"
+_S2ST = "https://arxiv.org/abs/2204.02967"
+_S2ST_BASE = _BASE.replace("wav2vec/", "speech_to_speech/s2st_finetuning/w2v2/")
+
+
+@entry(model="wav2vec 2.0 Large (VoxPopuli 100k)", paper="https://arxiv.org/abs/2101.00390", date="2021-01",
+       input="wav", stride=320, layers=25, hidden_size=1024,
+       data="VoxPopuli 100k h unlabelled speech, 23 languages", ckpt=_VOXPOPULI_URL, verified=_VERIFIED)
+def wav2vec2_large_voxpopuli_100k(ckpt: str = _VOXPOPULI_URL, refresh: bool = False, dtype=None, **kwargs):
+    """wav2vec 2.0 Large pre-trained on the 100k h of unlabelled VoxPopuli speech in 23
+    languages (Wang et al., 2021); no fine-tuning.
+
+    24 transformer layers, hidden size 1024 (the layer-norm placement and input
+    normalisation are read from the checkpoint); 25 hidden states; stride 320 samples
+    (20 ms). Checkpoint: VoxPopuli's ``wav2vec2_large_100k.pt``.
+    """
+    return _build(ckpt, refresh=refresh, dtype=dtype, **kwargs)
+
+
+@entry(model="wav2vec 2.0 Base (S2ST, Spanish)", paper=_S2ST, date="2022-04", input="wav", stride=320,
+       layers=13, hidden_size=768, data="VoxPopuli Spanish (unlabelled)",
+       ckpt=_S2ST_BASE + "es/transformer_B.pt", verified=_VERIFIED)
+def wav2vec2_base_s2st_es_voxpopuli(ckpt: str = _S2ST_BASE + "es/transformer_B.pt", refresh: bool = False,
+                                    dtype=None, **kwargs):
+    """wav2vec 2.0 Base pre-trained on Spanish VoxPopuli, the speech encoder of Popuri et al.
+    2022 (enhanced direct speech-to-speech translation); fairseq's
+    ``s2st_finetuning/w2v2/es/transformer_B.pt``.
+
+    12 transformer layers, hidden size 768; 13 hidden states; stride 320 samples (20 ms).
+    """
+    return _build(ckpt, refresh=refresh, dtype=dtype, **kwargs)
+
+
+@entry(model="wav2vec 2.0 Base (S2ST, English)", paper=_S2ST, date="2022-04", input="wav", stride=320,
+       layers=13, hidden_size=768, data="Libri-Light (unlabelled English)",
+       ckpt=_S2ST_BASE + "en/transformer_B.pt", verified=_VERIFIED)
+def wav2vec2_base_s2st_en_librilight(ckpt: str = _S2ST_BASE + "en/transformer_B.pt", refresh: bool = False,
+                                     dtype=None, **kwargs):
+    """wav2vec 2.0 Base pre-trained on Libri-Light, the English speech encoder of Popuri et al.
+    2022 (enhanced direct speech-to-speech translation); fairseq's
+    ``s2st_finetuning/w2v2/en/transformer_B.pt``.
+
+    12 transformer layers, hidden size 768; 13 hidden states; stride 320 samples (20 ms).
     """
     return _build(ckpt, refresh=refresh, dtype=dtype, **kwargs)

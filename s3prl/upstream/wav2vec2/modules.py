@@ -80,6 +80,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from s3prl.upstream.conv import conv2d
+
 __all__ = [
     "Wav2Vec2Config",
     "DEFAULT_CONV_LAYERS",
@@ -294,7 +296,8 @@ def conv1d_frames_major(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None
     """
     image = x.transpose(1, 2).unsqueeze(2)  # (B, C, 1, T) view
     kernel = weight.unsqueeze(2).contiguous(memory_format=torch.channels_last)
-    y = F.conv2d(image, kernel, bias, stride=(1, stride), padding=(0, padding), groups=groups)
+    # through the shared CPU bf16/fp16 route (s3prl.upstream.conv): small groups run in fp32
+    y = conv2d(image, kernel, bias, stride=(1, stride), padding=(0, padding), groups=groups)
     return y.squeeze(2).transpose(1, 2)
 
 
