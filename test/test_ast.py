@@ -14,9 +14,10 @@ from s3prl.modules.vit import PatchEmbed, ViTBlock, resize_pos_grid
 from s3prl.upstream.ast.frontend import FBANK_MEAN, FBANK_STD, ast_fbank
 from test.checkpoint_builders.ast import DEPTH, DIM, ast_state, build_ast
 from test.hf_reference import hf_ast, hf_vit_blocks
-from test.utils import assert_padding_invariant
+from test.utils import assert_padding_invariant, needs
 
 
+@needs("transformers")
 def test_vit_block_matches_transformers_vit_layer():
     torch.manual_seed(0)
     ours = ViTBlock(96, 3).eval()
@@ -31,6 +32,7 @@ def test_vit_block_matches_transformers_vit_layer():
         assert (ours(x) - y).abs().max() <= 1e-5
 
 
+@needs("transformers")
 @pytest.mark.parametrize("patch, size", [((16, 16), (128, 1024)), ((128, 2), (128, 100))])
 def test_patch_embed_matches_transformers_vit(patch, size):
     from transformers import ViTConfig
@@ -48,6 +50,7 @@ def test_patch_embed_matches_transformers_vit(patch, size):
     assert f * t == ref.num_patches and (f, t) == (size[0] // patch[0], size[1] // patch[1])
 
 
+@needs("transformers")
 def test_strided_patch_embed_matches_transformers_ast():
     """AST's overlapping 16 x 16 patches at stride 10 (input ``(N, T, F)`` for transformers)."""
     from transformers import ASTConfig
@@ -125,6 +128,7 @@ def ckpt(tmp_path_factory):
     return build_ast(tmp_path_factory.mktemp("ast"))[1]
 
 
+@needs("transformers")
 def test_checkpoint_matches_transformers_ast(ckpt):
     state = ast_state()
     gen = torch.Generator().manual_seed(5)

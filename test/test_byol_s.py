@@ -12,7 +12,7 @@ import s3prl.hub as hub
 from test.checkpoint_builders.byol_a import make_state
 from test.checkpoint_builders.byol_s import build_byol_s_default
 from test.test_byol_a import reference_audio_ntt
-from test.utils import assert_padding_invariant
+from test.utils import assert_padding_invariant, needs
 
 
 def librosa_lms(x: np.ndarray) -> np.ndarray:
@@ -52,6 +52,7 @@ def test_padding_invariant_with_per_wav_statistics(tmp_path):
         UpstreamExpert(str(path), "clstm")
 
 
+@needs("transformers")
 def test_resnetish34_matches_transformers_resnet_basic_layers(tmp_path):
     """resnetish34 (serab-byols' ResNetish: 7x7 stride-1 stem, BN, ReLU, 3x3/2 max-pool, then
     3-4-6-3 basic blocks) on transformers' ``ResNetBasicLayer`` (He et al., 2016)."""

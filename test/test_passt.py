@@ -19,7 +19,7 @@ import s3prl.hub as hub
 from s3prl.upstream.passt.frontend import passt_mel, resample, sinc_resample_kernel
 from test.checkpoint_builders.passt import DEPTH, DIM, build_passt, make_state
 from test.hf_reference import hf_vit_blocks
-from test.utils import assert_padding_invariant
+from test.utils import assert_padding_invariant, needs
 
 
 def test_resampler_interpolates_band_limited_signals():
@@ -85,6 +85,7 @@ def reference_embedding(state: dict, x32: torch.Tensor, window: int, hop: int = 
     return torch.stack(out)
 
 
+@needs("transformers")
 def test_base2levelmel_matches_reference(tmp_path):
     _, path = build_passt(tmp_path)
     model = hub.passt_local(str(path), variant="base2levelmel").eval()

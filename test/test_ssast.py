@@ -19,7 +19,7 @@ from test.checkpoint_builders.ast import (
     ssast_state,
 )
 from test.hf_reference import hf_vit_blocks
-from test.utils import assert_padding_invariant
+from test.utils import assert_padding_invariant, needs
 
 
 def reference_ssast(state: dict, kind: str, fbank: torch.Tensor) -> list[torch.Tensor]:
@@ -45,6 +45,7 @@ def reference_ssast(state: dict, kind: str, fbank: torch.Tensor) -> list[torch.T
     return out
 
 
+@needs("transformers")
 @pytest.mark.parametrize("kind, build", [("frame", build_ssast_frame), ("patch", build_ssast_patch)])
 def test_checkpoint_matches_reference(kind, build, tmp_path):
     entry, path = build(tmp_path)

@@ -82,8 +82,10 @@ _BIAS_NET = ("model.bias_net_linear.weight", "model.bias_net_linear.bias", "mode
 
 def segment_starts(num_samples: int) -> list[int]:
     """Start samples of the 1 s segments of a wav of ``num_samples`` samples (s3prl's
-    ``unfold_segments``): ``[0]`` up to 16000 samples, else every 8000 up to
-    ``num_samples // 8000`` segments."""
+    ``unfold_segments``): ``[0]`` from 1 up to 16000 samples, else every 8000 up to
+    ``num_samples // 8000`` segments; none for an empty wav (which the interface refuses)."""
+    if num_samples <= 0:
+        return []
     if num_samples <= SEGMENT_SAMPLES:
         return [0]
     return [i * SEGMENT_STEP for i in range(num_samples // SEGMENT_STEP)]
@@ -264,10 +266,15 @@ class UpstreamExpert(UpstreamBase):
         pieces, counts = [], []
         for wav, n in zip(wavs, wavs_len.tolist()):
             starts = segment_starts(n)
+            counts.append(len(starts))
+            if not starts:
+                continue
             total = starts[-1] + SEGMENT_SAMPLES
             x = F.pad(wav[:n], (0, max(0, total - n)))
             pieces += [x[s : s + SEGMENT_SAMPLES] for s in starts]
-            counts.append(len(starts))
+        if not pieces:
+            return [wavs.new_zeros((len(counts), 0, 1))], torch.zeros(len(counts), dtype=torch.long,
+                                                                       device=wavs.device)
         scores = self.segment_scores(torch.stack(pieces))
         out = scores.new_zeros((len(counts), max(counts), 1))
         for i, part in enumerate(scores.split(counts)):
