@@ -102,7 +102,8 @@ class DownstreamExpert(nn.Module):
         self.model = FrameLevel(project_dim, len(self.vocab), **dict(modelrc.get(select) or {}))
         self.objective = nn.CTCLoss(blank=self.vocab.blank,
                                     zero_infinity=bool(modelrc.get("zero_infinity", True)))
-        self.register_buffer("best_score", torch.full((1,), math.inf))
+        # float64: a float32 copy of the best score would make an equal later score "better"
+        self.register_buffer("best_score", torch.full((1,), math.inf, dtype=torch.float64))
         self.oov_report: dict[str, dict] = {}
         self._datasets: dict[str, TranscribedDataset] = {}
 
