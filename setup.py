@@ -12,7 +12,7 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.9",
     packages=find_packages(include=["s3prl", "s3prl.*"]),
-    package_data={"s3prl": ["upstream/*/*.yaml"]},
+    package_data={"s3prl": ["upstream/*/*.yaml", "downstream/*/*.yaml"]},
     install_requires=[
         "torch>=2.5",
         "numpy>=1.23",
@@ -33,7 +33,14 @@ setup(
             "librosa>=0.10",
             "ruff",
             "sphinx>=7",
+            # downstream metric references (WER/CER, ROC) and the asr beam-search decoder
+            "jiwer>=4",
+            "scikit-learn>=1.2",
+            "editdistance>=0.6",
+            "flashlight-text>=0.0.4",
         ],
+        # asr beam search (decoder_args.decoder_type: beam)
+        "asr": ["flashlight-text>=0.0.4"],
     },
     entry_points={"console_scripts": ["s3prl-extract=s3prl.extract:main"]},
     classifiers=[
