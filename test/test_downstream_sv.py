@@ -5,6 +5,7 @@ Tiny VoxCeleb1 layouts are cut from the real recordings of ``sample_speech/`` (t
 """
 
 import collections
+import json
 import logging
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import torch
 from torch.nn import functional as F
 
 from s3prl.downstream import metrics
+from s3prl.downstream.sv_voxceleb1 import score_inference
 from s3prl.downstream.sv_voxceleb1.dataset import read_trials
 from s3prl.downstream.sv_voxceleb1.expert import DownstreamExpert
 from s3prl.downstream.sv_voxceleb1.model import AMSoftmaxLoss, StatisticsPooling, XVector
@@ -98,6 +100,14 @@ def test_training_index_speakers_and_short_files(vox, tmp_path, caplog):
         ds.epoch = epoch
         starts.add(ds[0][0][:5].sum().item())
     assert len(starts) > 1
+    # each epoch's loader keeps its own crops, whatever loader is built afterwards
+    ds.epoch = 3
+    wav3 = ds[0][0]
+    ds.epoch = 0
+    assert not torch.equal(ds[0][0], wav3)
+    loader3 = expert.get_dataloader("train", epoch=3)
+    expert.get_dataloader("train", epoch=0)
+    assert torch.equal(loader3.dataset[0][0], wav3)
     (tmp_path / "spk.txt").write_text("id002\nid003\n")
     sub = DownstreamExpert(5, 160, config(vox, train_meta_data=str(tmp_path / "spk.txt")),
                            str(tmp_path))
@@ -220,6 +230,14 @@ def test_inference_postprocess_scores_pairs(vox, tmp_path):
     trials.write_text(f"{paths[0]} {vox / 'other.wav'}\n")
     with pytest.raises(KeyError, match="other.wav was not among the inferred wavs"):
         expert.inference_postprocess(paths, preds, str(tmp_path / "inf"))
+    # the same scores from the runner's inference.jsonl
+    jsonl = tmp_path / "inf" / "inference.jsonl"
+    jsonl.write_text("".join(json.dumps({"wav": p, "prediction": e}) + "\n"
+                             for p, e in zip(paths, preds)))
+    score_inference.main([str(jsonl)])
+    cli = (tmp_path / "inf" / "inference-trial-scores.txt").read_text().splitlines()
+    assert [ln.split()[1:] for ln in cli] == [[paths[0], paths[1]], [paths[0], paths[2]],
+                                              [paths[1], paths[2]]]
 
 
 def test_xvector_padding_pooling_and_am_softmax():

@@ -28,7 +28,7 @@ from torch.utils.data import Dataset
 
 from s3prl.util.audio import load_audio
 
-__all__ = ["SpeakerTrainDataset", "TrialDataset", "read_trials", "collate"]
+__all__ = ["SpeakerTrainDataset", "EpochView", "TrialDataset", "read_trials", "collate"]
 
 logger = logging.getLogger(__name__)
 AUDIO_SUFFIXES = (".wav", ".flac")
@@ -110,15 +110,34 @@ class SpeakerTrainDataset(Dataset):
         return len(self.items)
 
     def __getitem__(self, index: int):
+        return self.item(index, self.epoch)
+
+    def item(self, index: int, epoch: int):
+        """Item ``index`` as cropped in ``epoch``."""
         path, label = self.items[index]
         wav = load_audio(path)
         if self.max_timestep and wav.numel() > self.max_timestep:
             base = torch.initial_seed() if self.seed is None else int(self.seed)
             g = torch.Generator().manual_seed(
-                (base * 1_000_003 + self.epoch * 100_003 + index) % (2**63))
+                (base * 1_000_003 + int(epoch) * 100_003 + index) % (2**63))
             start = int(torch.randint(0, wav.numel() - self.max_timestep + 1, (1,), generator=g))
             wav = wav[start: start + self.max_timestep]
         return wav, label, path.relative_to(self.root).as_posix()
+
+
+class EpochView(Dataset):
+    """The items of a :class:`SpeakerTrainDataset` as cropped in one epoch (each dataloader
+    gets its own view, so building another epoch's loader never changes this one)."""
+
+    def __init__(self, dataset: SpeakerTrainDataset, epoch: int):
+        self.dataset = dataset
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int):
+        return self.dataset.item(index, self.epoch)
 
 
 def read_trials(trial_file, root) -> list[tuple[int, str, str]]:

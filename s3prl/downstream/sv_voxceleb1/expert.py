@@ -24,7 +24,7 @@ from torch.nn import functional as F
 
 from ..asr.dataset import make_dataloader
 from ..metrics import eer, min_dcf
-from .dataset import SpeakerTrainDataset, TrialDataset, as_path, collate
+from .dataset import EpochView, SpeakerTrainDataset, TrialDataset, as_path, collate
 from .model import AMSoftmaxLoss, SoftmaxLoss, XVector
 
 TASK = "sv_voxceleb1"
@@ -120,9 +120,8 @@ class DownstreamExpert(nn.Module):
         ``max_timestep`` (seeded by datarc ``seed`` or the global seed, and ``epoch``); ``dev`` /
         ``test`` give each distinct trial utterance once (labels -1)."""
         if split == "train":
-            self.train_dataset.epoch = int(epoch)
-            return make_dataloader(self.train_dataset, self.datarc.get("train_batch_size", 10),
-                                   True, epoch, self.datarc.get("seed"),
+            return make_dataloader(EpochView(self.train_dataset, epoch),
+                                   self.datarc.get("train_batch_size", 10), True, epoch, self.datarc.get("seed"),
                                    self.datarc.get("num_workers", 0), collate)
         return make_dataloader(self.trial_dataset(split), self.datarc.get("eval_batch_size", 1),
                                False, epoch, None, self.datarc.get("num_workers", 0), collate)
@@ -192,50 +191,57 @@ class DownstreamExpert(nn.Module):
         return self.embed(features, features_len).cpu().tolist()
 
     def inference_postprocess(self, paths: list[str], predictions: list, expdir: str) -> list[str]:
-        """Optional hook after ``-m inference``: write ``EXPDIR/inference-trial-scores.txt``.
-
-        Trials: ``datarc.inference_trials`` when set (lines ``[label] path1 path2``; relative
-        paths are taken from the trial file's folder; both must be among ``paths``), else every
-        unordered pair of the inferred wavs, in input order. Lines: ``score [label] path1
-        path2`` (cosine of the embeddings, which :meth:`predict` normalised).
-
-        Args:
-            paths: the inferred wav paths, as given to the runner.
-            predictions: :meth:`predict`'s outputs, one per path.
-            expdir: output folder.
-
-        Returns:
-            The files written.
-
-        Raises:
-            FileNotFoundError: the trial file is missing. KeyError: a trial names a wav that was
-                not inferred.
-        """
-        table = {str(Path(p).resolve()): torch.tensor(e) for p, e in zip(paths, predictions)}
-        trial_file = self.datarc.get("inference_trials")
-        lines = []
-        if trial_file:
-            trial_file = Path(trial_file)
-            if not trial_file.is_file():
-                raise FileNotFoundError(f"inference trial list not found: {trial_file}")
-            for lineno, line in enumerate(trial_file.read_text().splitlines(), 1):
-                fields = line.split()
-                if not fields:
-                    continue
-                label, pair = (fields[0], fields[1:]) if len(fields) == 3 else (None, fields)
-                resolved = [str((trial_file.parent / p).resolve()) for p in pair]
-                for p, r in zip(pair, resolved):
-                    if r not in table:
-                        raise KeyError(f"{trial_file}:{lineno}: {p} was not among the inferred "
-                                       "wavs")
-                score = float(torch.dot(table[resolved[0]], table[resolved[1]]))
-                lines.append(" ".join([f"{score:.6f}"] + ([label] if label else []) + pair))
-        else:
-            for a, b in itertools.combinations(paths, 2):
-                score = float(torch.dot(table[str(Path(a).resolve())],
-                                        table[str(Path(b).resolve())]))
-                lines.append(f"{score:.6f} {a} {b}")
+        """Optional runner hook after ``-m inference``: writes
+        ``EXPDIR/inference-trial-scores.txt`` with :func:`score_embeddings` (trials from
+        ``datarc.inference_trials``, else every pair of the inferred wavs). Returns the files
+        written. The same from a finished ``inference.jsonl``:
+        ``python -m s3prl.downstream.sv_voxceleb1.score_inference EXPDIR/inference.jsonl``."""
         out = Path(expdir) / "inference-trial-scores.txt"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        _write_atomic(out, "".join(ln + "\n" for ln in lines))
+        score_embeddings(paths, predictions, out, self.datarc.get("inference_trials"))
         return [str(out)]
+
+
+def score_embeddings(paths: list[str], embeddings: list, out, trial_file=None) -> int:
+    """Cosine scores of trials over embedded wavs, written to ``out`` (atomically).
+
+    Args:
+        paths: wav paths, as given to ``-m inference``.
+        embeddings: one embedding (list of floats) per path.
+        out: output file; lines ``score [label] path1 path2``.
+        trial_file: lines ``[label] path1 path2`` (relative paths are taken from the trial
+            file's folder; both wavs must be among ``paths``); ``None`` = every unordered pair
+            of ``paths`` in input order.
+
+    Returns:
+        The number of trials scored.
+
+    Raises:
+        FileNotFoundError: the trial file is missing. KeyError: a trial names a wav that is not
+            among ``paths`` (named, with ``file:line``).
+    """
+    table = {str(Path(p).resolve()): F.normalize(torch.tensor(e, dtype=torch.float64), dim=0)
+             for p, e in zip(paths, embeddings)}
+    lines = []
+    if trial_file:
+        trial_file = Path(trial_file)
+        if not trial_file.is_file():
+            raise FileNotFoundError(f"inference trial list not found: {trial_file}")
+        for lineno, line in enumerate(trial_file.read_text().splitlines(), 1):
+            fields = line.split()
+            if not fields:
+                continue
+            label, pair = (fields[0], fields[1:]) if len(fields) == 3 else (None, fields)
+            resolved = [str((trial_file.parent / p).resolve()) for p in pair]
+            for p, r in zip(pair, resolved):
+                if r not in table:
+                    raise KeyError(f"{trial_file}:{lineno}: {p} was not among the inferred wavs")
+            score = float(torch.dot(table[resolved[0]], table[resolved[1]]))
+            lines.append(" ".join([f"{score:.6f}"] + ([label] if label else []) + pair))
+    else:
+        for a, b in itertools.combinations(paths, 2):
+            score = float(torch.dot(table[str(Path(a).resolve())], table[str(Path(b).resolve())]))
+            lines.append(f"{score:.6f} {a} {b}")
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _write_atomic(out, "".join(ln + "\n" for ln in lines))
+    return len(lines)
