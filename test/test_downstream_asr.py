@@ -106,6 +106,10 @@ def test_dataloader_order_is_seeded_and_labels_match(tmp_path):
         return [i for _, _, ids in expert.get_dataloader("train", epoch) for i in ids]
 
     assert order(0) == order(0)
+    # listing the batch sampler (the runner's mid-epoch resume) gives the iteration order
+    loader = expert.get_dataloader("train", 2)
+    listed = [[loader.dataset.utterances[i].utt_id for i in b] for b in loader.batch_sampler]
+    assert [i for b in listed for i in b] == order(2)
     assert sorted(order(0)) == sorted(order(1))
     assert [order(e) for e in range(4)] != [order(0)] * 4  # epochs reshuffle
     wavs, labels, ids = next(iter(expert.get_dataloader("dev")))

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, RandomSampler, SequentialSampler
 
 from s3prl.util.audio import load_audio
 
@@ -208,12 +208,19 @@ def train_generator(seed: int | None, epoch: int) -> torch.Generator:
 def make_dataloader(dataset, batch_size: int, train: bool, epoch: int, seed, num_workers: int,
                     collate_fn) -> DataLoader:
     """DataLoader following the downstream contract: shuffle only for training, with
-    :func:`train_generator`; evaluation keeps the index order."""
+    :func:`train_generator`; evaluation keeps the index order.
+
+    The generator belongs to the ``RandomSampler``, not to the ``DataLoader``: a DataLoader's
+    own generator is also drawn from when an iterator starts, so iterating the loader and
+    listing its ``batch_sampler`` (what the runner does to skip the batches already trained on
+    when it resumes mid-epoch) would give different orders.
+    """
+    sampler = (RandomSampler(dataset, generator=train_generator(seed, epoch)) if train
+               else SequentialSampler(dataset))
     return DataLoader(
         dataset,
         batch_size=int(batch_size),
-        shuffle=train,
-        generator=train_generator(seed, epoch) if train else None,
+        sampler=sampler,
         num_workers=int(num_workers),
         collate_fn=collate_fn,
         drop_last=False,
