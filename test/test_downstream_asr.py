@@ -110,6 +110,10 @@ def test_dataloader_order_is_seeded_and_labels_match(tmp_path):
     loader = expert.get_dataloader("train", 2)
     listed = [[loader.dataset.utterances[i].utt_id for i in b] for b in loader.batch_sampler]
     assert [i for b in listed for i in b] == order(2)
+    # starting an iterator leaves the global RNG (dropout's, restored on resume) untouched
+    state = torch.get_rng_state()
+    next(iter(expert.get_dataloader("train", 1)))
+    assert torch.equal(state, torch.get_rng_state())
     assert sorted(order(0)) == sorted(order(1))
     assert [order(e) for e in range(4)] != [order(0)] * 4  # epochs reshuffle
     wavs, labels, ids = next(iter(expert.get_dataloader("dev")))

@@ -213,10 +213,13 @@ def make_dataloader(dataset, batch_size: int, train: bool, epoch: int, seed, num
     The generator belongs to the ``RandomSampler``, not to the ``DataLoader``: a DataLoader's
     own generator is also drawn from when an iterator starts, so iterating the loader and
     listing its ``batch_sampler`` (what the runner does to skip the batches already trained on
-    when it resumes mid-epoch) would give different orders.
+    when it resumes mid-epoch) would give different orders. The loader gets a separate seeded
+    generator, so starting an iterator never draws from the global RNG.
     """
     sampler = (RandomSampler(dataset, generator=train_generator(seed, epoch)) if train
                else SequentialSampler(dataset))
+    # the loader's own generator only seeds the workers; without it, starting an iterator
+    # would draw from the global RNG (dropout's), which a resumed run restores past that draw
     return DataLoader(
         dataset,
         batch_size=int(batch_size),
@@ -224,4 +227,5 @@ def make_dataloader(dataset, batch_size: int, train: bool, epoch: int, seed, num
         num_workers=int(num_workers),
         collate_fn=collate_fn,
         drop_last=False,
+        generator=train_generator(seed, epoch + 7919),
     )
