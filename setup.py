@@ -41,8 +41,8 @@ setup(
             "editdistance>=0.6",
             "flashlight-text>=0.0.4",
         ],
-        # asr beam search (decoder_args.decoder_type: beam)
-        "asr": ["flashlight-text>=0.0.4"],
+        # asr beam search (decoder_args.decoder_type: beam; kenlm also needs kenlm)
+        "asr": ["flashlight-text>=0.0.4", "kenlm"],
     },
     entry_points={
         "console_scripts": [

@@ -166,8 +166,8 @@ def test_model_config_errors(tmp_path):
     cfg["modelrc"]["RNNs"]["sample_rate"] = [2, 1]
     with pytest.raises(ValueError, match="down-sampling"):
         DownstreamExpert(4, 160, cfg, str(tmp_path))
-    with pytest.raises(ValueError, match="decoder_type must be 'None'.*or 'beam'"):
-        build_decoder({"decoder_type": "kenlm"}, 0, 1)
+    with pytest.raises(ValueError, match="decoder_type must be 'None'.*'beam' or 'kenlm'"):
+        build_decoder({"decoder_type": "viterbi"}, 0, 1)
 
 
 def _best_labeling(log_probs):
@@ -192,3 +192,49 @@ def test_beam_search_finds_most_probable_labeling():
         assert BeamSearchDecoder(0, 3, beam=100)(lp[None], torch.tensor([6]))[0] == expected
         greedy_misses += GreedyDecoder(0)(lp[None], torch.tensor([6]))[0] != expected
     assert greedy_misses > 0  # the cases do tell beam search from best path
+
+
+ARPA = """\\data\\
+ngram 1=5
+ngram 2=1
+
+\\1-grams:
+-1.0\t<unk>\t0
+-99\t<s>\t0
+-0.1\t</s>\t0
+-0.05\tCAT\t0
+-3.0\tCAB\t0
+
+\\2-grams:
+-0.05\t<s> CAT
+
+\\end\\
+"""
+
+
+def test_kenlm_word_lm_decoding(tmp_path):
+    """A word LM preferring CAT turns acoustically preferred CAB into CAT (two words here)."""
+    pytest.importorskip("flashlight.lib.text")
+    pytest.importorskip("kenlm")
+    (tmp_path / "lm.arpa").write_text(ARPA)
+    (tmp_path / "lexicon.lst").write_text("CAT\tC A T |\nCAB\tC A B |\nDOG\tD O G |\n")
+    vocab = CharVocabulary()
+    word = [{"C": 0.95}, {"A": 0.95}, {"B": 0.55, "T": 0.4}]
+    frames = word + [{"|": 0.95}] + word
+    probs = torch.full((len(frames), len(vocab)), 1e-4)
+    for t, frame in enumerate(frames):
+        for ch, p in frame.items():
+            probs[t, vocab.index[ch]] = p
+    lp = (probs / probs.sum(-1, keepdim=True)).log()[None]
+    n = torch.tensor([len(frames)])
+    assert vocab.decode(GreedyDecoder(0)(lp, n)[0]) == "CAB CAB"
+    args = {"decoder_type": "kenlm", "kenlm_model": str(tmp_path / "lm.arpa"),
+            "lexicon": str(tmp_path / "lexicon.lst"), "beam": 10, "word_score": 0.0,
+            "unk_weight": "-math.inf", "sil_weight": 0}
+    no_lm = build_decoder({**args, "lm_weight": 0.0}, 0, vocab.index["|"], vocab.symbols)
+    assert vocab.decode(no_lm(lp, n)[0]) == "CAB CAB"
+    with_lm = build_decoder({**args, "lm_weight": 2.0}, 0, vocab.index["|"], vocab.symbols)
+    assert vocab.decode(with_lm(lp, n)[0]) == "CAT CAT"
+    with pytest.raises(FileNotFoundError, match="kenlm_model file not found: .*missing.arpa"):
+        build_decoder({**args, "kenlm_model": str(tmp_path / "missing.arpa")}, 0,
+                      vocab.index["|"], vocab.symbols)

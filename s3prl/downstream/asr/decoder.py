@@ -1,9 +1,17 @@
 """CTC decoders of the ``asr`` task: greedy (always) and beam search (optional dependency).
 
 Beam search uses the ``flashlight-text`` package (``pip install flashlight-text``; the decoder
-library s3prl 0.4's ``w2l_decoder.py`` and torchaudio's ``ctc_decoder`` wrap): its
-lexicon-free CTC beam search over the character vocabulary, without a language model. The
-PyPI wheel of ``flashlight-text`` is built without KenLM, so a word LM is not offered here.
+library s3prl 0.4's ``w2l_decoder.py`` and torchaudio's ``ctc_decoder`` wrap):
+
+* ``decoder_type: beam``: its lexicon-free CTC beam search over the characters, no LM;
+* ``decoder_type: kenlm``: its lexicon-constrained beam search with a KenLM word n-gram LM
+  (``kenlm_model``: ARPA or binary file) and a word lexicon (``lexicon``: fairseq's
+  ``librispeech_lexicon.lst`` format, ``WORD<TAB>W O R D |``), s3prl 0.4's keys and weights
+  (``lm_weight``, ``word_score``, ``unk_weight``, ``sil_weight``, ``beam``,
+  ``beam_threshold``). The PyPI wheel of ``flashlight-text`` is built without KenLM, so the LM
+  is queried through the ``kenlm`` Python module (``pip install kenlm``, built from source)
+  behind flashlight's ``LM`` interface, as torchaudio's custom-LM decoder does.
+
 ``pyctcdecode`` (the other maintained CTC decoder with KenLM) pins ``numpy<2`` and does not
 install next to this project's numpy.
 """
@@ -97,12 +105,140 @@ class BeamSearchDecoder:
         return out
 
 
-def build_decoder(decoder_args: dict | None, blank: int, silence: int):
-    """Decoder from the config's ``decoder_args`` (s3prl's key): ``decoder_type`` ``'None'``
-    (greedy, default) or ``'beam'`` (with ``beam``, ``beam_threshold``).
+class KenLMDecoder:
+    """Lexicon-constrained CTC beam search with a KenLM word LM (flashlight-text + kenlm).
+
+    Args:
+        symbols: output symbols by index (index ``blank`` is the blank, ``|`` the boundary).
+        blank: blank index.
+        kenlm_model: ARPA or KenLM binary file.
+        lexicon: ``WORD<TAB>spelling`` lines (spelling = space-separated symbols; a final ``|``
+            is dropped: the boundary is the decoder's silence between words); words with
+            symbols outside ``symbols`` are skipped.
+        beam, beam_threshold, lm_weight, word_score, unk_weight, sil_weight: flashlight's
+            ``LexiconDecoderOptions`` (s3prl 0.4's ``decoder_args`` names).
+
+    Output: label ids of the best word sequence, words joined by ``|``.
 
     Raises:
-        ValueError: another ``decoder_type`` (e.g. ``'kenlm'``: not available, see module doc).
+        ImportError: ``flashlight-text`` or ``kenlm`` missing. FileNotFoundError: the LM or
+            lexicon file missing (named). ValueError: no usable lexicon entry.
+    """
+
+    def __init__(self, symbols: list[str], blank: int, kenlm_model, lexicon, beam: int = 5,
+                 beam_threshold: float = 25.0, lm_weight: float = 2.0, word_score: float = -1.0,
+                 unk_weight: float = float("-inf"), sil_weight: float = 0.0):
+        try:
+            import kenlm
+            from flashlight.lib.text import decoder as fl
+        except ImportError as err:  # pragma: no cover - depends on the environment
+            raise ImportError(
+                "asr decoder_type 'kenlm' needs the flashlight-text and kenlm packages: "
+                "pip install flashlight-text kenlm"
+            ) from err
+        from pathlib import Path
+
+        for name, path in (("kenlm_model", kenlm_model), ("lexicon", lexicon)):
+            if not path or not Path(path).is_file():
+                raise FileNotFoundError(f"asr decoder_args.{name} file not found: {path}")
+        self._fl = fl
+        self.symbols = list(symbols)
+        index = {sym: i for i, sym in enumerate(self.symbols)}
+        self.blank = blank
+        self.silence = index["|"]
+        self.words: list[str] = []
+        spellings: list[list[int]] = []
+        for line in Path(lexicon).read_text(encoding="utf-8").splitlines():
+            fields = line.split()
+            if len(fields) < 2:
+                continue
+            # the model emits "|" only between words: spellings end without it
+            spelling = fields[1:-1] if fields[-1] == "|" else fields[1:]
+            if all(sym in index for sym in spelling):
+                self.words.append(fields[0])
+                spellings.append([index[sym] for sym in spelling])
+        if not self.words:
+            raise ValueError(f"no lexicon entry of {lexicon} is spelled with {self.symbols}")
+        self.words.append("<unk>")
+        self.unk = len(self.words) - 1
+        self.lm = _make_kenlm_lm(fl, kenlm.Model(str(kenlm_model)), kenlm, self.words)
+        start = self.lm.start(False)
+        self.trie = fl.Trie(len(self.symbols), self.silence)
+        for word_idx, spelling in enumerate(spellings):
+            _, score = self.lm.score(start, word_idx)
+            self.trie.insert(spelling, word_idx, score)
+        self.trie.smear(fl.SmearingMode.MAX)
+        self.options = fl.LexiconDecoderOptions(
+            beam_size=int(beam), beam_size_token=len(self.symbols),
+            beam_threshold=float(beam_threshold), lm_weight=float(lm_weight),
+            word_score=float(word_score), unk_score=float(unk_weight),
+            sil_score=float(sil_weight), log_add=False, criterion_type=fl.CriterionType.CTC,
+        )
+
+    def __call__(self, log_probs: torch.Tensor, lengths: torch.Tensor) -> list[list[int]]:
+        """``log_probs`` ``(batch, frames, vocab)`` -> label ids of the best word sequence."""
+        fl = self._fl
+        decoder = fl.LexiconDecoder(self.options, self.trie, self.lm, self.silence, self.blank,
+                                    self.unk, [], False)
+        emissions = log_probs.detach().to(torch.float32).cpu().contiguous()
+        vocab = emissions.shape[-1]
+        out = []
+        for b, n in enumerate(lengths.tolist()):
+            n = int(n)
+            results = decoder.decode(emissions[b, :n].contiguous().data_ptr(), n, vocab) if n else []
+            words = [self.words[w] for w in results[0].words if w >= 0] if results else []
+            ids: list[int] = []
+            for i, word in enumerate(words):
+                if i:
+                    ids.append(self.silence)
+                ids += [self.symbols.index(ch) for ch in word if ch in self.symbols]
+            out.append(ids)
+        return out
+
+
+def _make_kenlm_lm(fl, model, kenlm, words: list[str]):
+    """flashlight ``LM`` over word indices, scored by a ``kenlm.Model`` (log10, as flashlight's
+    own KenLM wrapper returns)."""
+
+    class _KenLM(fl.LM):
+        def __init__(self):
+            super().__init__()
+            self.kenlm_states = {}
+
+        def start(self, start_with_nothing: bool):
+            state = fl.LMState()
+            ks = kenlm.State()
+            if start_with_nothing:
+                model.NullContextWrite(ks)
+            else:
+                model.BeginSentenceWrite(ks)
+            self.kenlm_states[state] = ks
+            return state
+
+        def _advance(self, state, word: str, child_idx: int):
+            out = state.child(child_idx)
+            ks = kenlm.State()
+            score = model.BaseScore(self.kenlm_states[state], word, ks)
+            self.kenlm_states.setdefault(out, ks)
+            return out, score
+
+        def score(self, state, usr_token_idx: int):
+            return self._advance(state, words[usr_token_idx], usr_token_idx)
+
+        def finish(self, state):
+            return self._advance(state, "</s>", -1)
+
+    return _KenLM()
+
+
+def build_decoder(decoder_args: dict | None, blank: int, silence: int,
+                  symbols: list[str] | None = None):
+    """Decoder from the config's ``decoder_args`` (s3prl's key): ``decoder_type`` ``'None'``
+    (greedy, default), ``'beam'`` (``beam``, ``beam_threshold``) or ``'kenlm'``
+    (:class:`KenLMDecoder`; needs ``symbols``, the vocabulary by index).
+
+    Raises:
+        ValueError: another ``decoder_type``.
     """
     args = dict(decoder_args or {})
     kind = str(args.get("decoder_type", "None"))
@@ -111,7 +247,16 @@ def build_decoder(decoder_args: dict | None, blank: int, silence: int):
     if kind == "beam":
         return BeamSearchDecoder(blank, silence, beam=args.get("beam", 5),
                                  beam_threshold=args.get("beam_threshold", 25.0))
+    if kind == "kenlm":
+        unk = args.get("unk_weight", float("-inf"))
+        if isinstance(unk, str):  # s3prl's config writes -math.inf
+            unk = float("-inf") if "inf" in unk else float(unk)
+        return KenLMDecoder(symbols, blank, args.get("kenlm_model"), args.get("lexicon"),
+                            beam=args.get("beam", 5),
+                            beam_threshold=args.get("beam_threshold", 25.0),
+                            lm_weight=args.get("lm_weight", 2.0),
+                            word_score=args.get("word_score", -1.0), unk_weight=unk,
+                            sil_weight=args.get("sil_weight", 0.0))
     raise ValueError(
-        f"asr decoder_args.decoder_type must be 'None' (greedy) or 'beam', got {kind!r}; "
-        "KenLM word-LM decoding is not available (flashlight-text's PyPI wheel has no KenLM)"
+        f"asr decoder_args.decoder_type must be 'None' (greedy), 'beam' or 'kenlm', got {kind!r}"
     )

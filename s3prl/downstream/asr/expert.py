@@ -77,7 +77,7 @@ class DownstreamExpert(nn.Module):
                                     zero_infinity=bool(self.datarc.get("zero_infinity", True)))
         self.greedy = GreedyDecoder(self.vocab.blank)
         self.decoder = build_decoder(self.datarc.get("decoder_args"), self.vocab.blank,
-                                     self.vocab.index["|"])
+                                     self.vocab.index["|"], self.vocab.symbols)
         # float64: a float32 copy of the best score would make an equal later score "better"
         self.register_buffer("best_score", torch.full((1,), math.inf, dtype=torch.float64))
         self._datasets: dict[str, TranscribedDataset] = {}
