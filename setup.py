@@ -36,7 +36,14 @@ setup(
             "torchvggish>=0.2",
             "ruff",
             "sphinx>=7",
+            # downstream metric references (WER/CER, ROC) and the asr beam-search decoder
+            "jiwer>=4",
+            "scikit-learn>=1.2",
+            "editdistance>=0.6",
+            "flashlight-text>=0.0.4",
         ],
+        # asr beam search (decoder_args.decoder_type: beam; kenlm also needs kenlm)
+        "asr": ["flashlight-text>=0.0.4", "kenlm"],
     },
     entry_points={
         "console_scripts": [
