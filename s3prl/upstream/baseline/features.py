@@ -210,6 +210,36 @@ def kaldi_frames(
     Returns:
         ``(frames, frames_len)``: ``(batch, max_frames, L)`` and ``(batch,)`` long.
     """
+    signal, frames_len, size, shift, num = _kaldi_signal(
+        wavs, wavs_len, frame_length, frame_shift, sample_rate, snip_edges
+    )
+    if num == 0:
+        return wavs.new_zeros(wavs.size(0), 0, size), frames_len
+    return signal.unfold(1, size, shift)[:, :num], frames_len
+
+
+def _extend(wavs: Tensor, wavs_len: Tensor, lo: int, hi: int, mode: str) -> Tensor:
+    """Samples ``lo .. hi - 1`` of each wav, indices outside ``[0, wavs_len[i])``
+    reflected inside the wav's own valid samples (see :func:`_reflect_index`):
+    ``(batch, hi - lo)``. Cutting frames out of this extended signal gives the
+    same samples as reflecting every frame's indices, with ``(hi - lo)`` instead
+    of ``frames x frame length`` gathered samples."""
+    idx = torch.arange(lo, hi, device=wavs.device)[None, :].expand(wavs.size(0), hi - lo)
+    idx = _reflect_index(idx, wavs_len.to(wavs.device)[:, None], mode)
+    return torch.gather(wavs, 1, idx)
+
+
+def _kaldi_signal(
+    wavs: Tensor,
+    wavs_len: Tensor,
+    frame_length: float,
+    frame_shift: float,
+    sample_rate: float,
+    snip_edges: bool,
+) -> tuple[Tensor, Tensor, int, int, int]:
+    """``(signal, frames_len, size, shift, num)``: Kaldi frame ``f`` of wav ``i`` is
+    ``signal[i, f * shift : f * shift + size]`` for ``f < num`` (``signal`` is
+    ``wavs`` itself with snip edges, else the reflected extension)."""
     _check_batch(wavs, wavs_len)
     size = _ms_to_samples(frame_length, sample_rate)
     shift = _ms_to_samples(frame_shift, sample_rate)
@@ -221,21 +251,13 @@ def kaldi_frames(
     frames_len = kaldi_frame_count(wavs_len, frame_length, frame_shift, sample_rate, snip_edges)
     frames_len = frames_len.to(wavs.device)
     num = int(frames_len.max()) if frames_len.numel() else 0
-    batch = wavs.size(0)
-    if num == 0:
-        return wavs.new_zeros(batch, 0, size), frames_len
-    if snip_edges:
-        # every valid frame lies inside its wav's valid samples
-        frames = wavs.unfold(1, size, shift)[:, :num]
-        if frames.size(1) < num:  # cannot happen: T_max >= (num - 1) * S + L
-            raise RuntimeError("internal framing error")
-        return frames, frames_len
-    start = torch.arange(num, device=wavs.device) * shift + shift // 2 - size // 2
-    idx = start[:, None] + torch.arange(size, device=wavs.device)[None, :]  # (F, L)
-    idx = idx[None].expand(batch, num, size)
-    idx = _reflect_index(idx, wavs_len.to(wavs.device)[:, None, None], "kaldi")
-    frames = torch.gather(wavs, 1, idx.reshape(batch, -1)).view(batch, num, size)
-    return frames, frames_len
+    if num == 0 or snip_edges:
+        # snip edges: every valid frame lies inside its wav's valid samples, and
+        # T_max >= (num - 1) * S + L, so unfold yields at least num frames
+        return wavs, frames_len, size, shift, num
+    lo = shift // 2 - size // 2  # frame f starts at f * S + S // 2 - L // 2
+    signal = _extend(wavs, wavs_len, lo, lo + (num - 1) * shift + size, "kaldi")
+    return signal, frames_len, size, shift, num
 
 
 def kaldi_power_spectrum(
@@ -300,7 +322,7 @@ def _kaldi_power(
 ) -> tuple[Tensor, Tensor | None, Tensor]:
     """:func:`kaldi_power_spectrum`; ``log_energy`` is ``None`` unless ``want_energy``.
 
-    Fast path (snip edges, no dither: every entry): the per-frame steps are
+    Fast path (no dither: every entry in eval mode): the per-frame steps are
     linear, so with ``m`` the frame mean, ``a`` the pre-emphasis and ``w`` the
     window, the windowed frame is ``w_j (x_j - a x_{j-1}) - (1 - a) w_j m``
     (``j = 0``: ``(1 - a) w_0 (x_0 - m)``). The pre-emphasis is applied once
@@ -310,24 +332,27 @@ def _kaldi_power(
     step-by-step computation to rounding (~1e-16 relative); the raw energy,
     when wanted, is still summed over the DC-removed frame itself.
     """
-    frames, frames_len = kaldi_frames(
+    signal, frames_len, size, shift, num = _kaldi_signal(
         wavs, wavs_len, frame_length, frame_shift, sample_rate, snip_edges
     )
-    batch, num, size = frames.shape
+    batch = wavs.size(0)
+    if num == 0:
+        frames = wavs.new_zeros(batch, 0, size)
+    else:
+        frames = signal.unfold(1, size, shift)[:, :num]
     n_fft = _next_power_of_2(size) if round_to_power_of_two else size
     window = _window(window_type, size, blackman_coeff).to(frames.device, frames.dtype)
     log_energy = None
-    if snip_edges and dither == 0.0 and num > 0:
+    if dither == 0.0 and num > 0:
         a = float(preemphasis_coefficient)
-        shift = _ms_to_samples(frame_shift, sample_rate)
         mean = frames.mean(dim=-1) if remove_dc_offset else None  # (batch, frames)
         if want_energy and raw_energy:
             centred = frames - mean[..., None] if remove_dc_offset else frames
             log_energy = torch.linalg.vecdot(centred, centred).clamp(min=FLT_EPSILON).log()
             del centred
         if a != 0.0:
-            emph = wavs.clone()
-            emph[:, 1:] -= a * wavs[:, :-1]
+            emph = signal.clone()
+            emph[:, 1:] -= a * signal[:, :-1]
             emph_frames = emph.unfold(1, size, shift)[:, :num]
         else:
             emph_frames = frames
@@ -672,18 +697,16 @@ def stft_power(
             f"{pad} (n_fft // 2) samples"
         )
     frames_len = stft_frame_count(wavs_len, hop_length).to(wavs.device)
-    batch, num = wavs.size(0), int(frames_len.max())
-    start = torch.arange(num, device=wavs.device) * hop_length - pad
-    idx = (start[:, None] + torch.arange(n_fft, device=wavs.device)[None, :])[None]
-    idx = _reflect_index(
-        idx.expand(batch, num, n_fft), wavs_len.to(wavs.device)[:, None, None], "numpy"
-    )
-    frames = torch.gather(wavs, 1, idx.reshape(batch, -1)).view(batch, num, n_fft)
+    num = int(frames_len.max())
+    # frame f covers samples f * hop - pad .. f * hop - pad + n_fft - 1
+    signal = _extend(wavs, wavs_len, -pad, (num - 1) * hop_length - pad + n_fft, "numpy")
+    frames = signal.unfold(1, n_fft, hop_length)
     window = torch.hann_window(win_length, periodic=True, dtype=torch.float64)
     left = (n_fft - win_length) // 2
     window = torch.nn.functional.pad(window, (left, n_fft - win_length - left))
     spec = torch.fft.rfft(frames * window.to(wavs.device, wavs.dtype), dim=-1)
-    return spec.real.pow(2) + spec.imag.pow(2), frames_len
+    re, im = spec.real, spec.imag
+    return (re * re).addcmul_(im, im), frames_len
 
 
 def htk_mel_filters(
