@@ -285,6 +285,17 @@ def test_kaldi_power_options_step_by_step(speech, window, preemph, dc, raw, snip
         np.testing.assert_allclose(log_e[i, : len(ref_e)].numpy(), ref_e, rtol=0, atol=1e-9)
 
 
+def test_kaldi_functions_on_wavs_shorter_than_a_frame():
+    """No frame at all (every wav < 400 samples): empty outputs of the right width."""
+    x = torch.randn(2, 300, dtype=torch.float64)
+    lens = torch.tensor([300, 200])
+    for fn, dim in [(F.kaldi_fbank, 23), (F.kaldi_mfcc, 13), (F.kaldi_spectrogram, 257)]:
+        out, n = fn(x, lens)
+        assert out.shape == (2, 0, dim) and n.tolist() == [0, 0]
+    spec, log_e, _ = F.kaldi_power_spectrum(x, lens)
+    assert spec.shape == (2, 0, 257) and log_e.shape == (2, 0)
+
+
 # --------------------------------------------------------------------------- #
 # mel / linear against librosa
 # --------------------------------------------------------------------------- #

@@ -353,7 +353,9 @@ def _kaldi_power(
     n_fft = _next_power_of_2(size) if round_to_power_of_two else size
     window = _window(window_type, size, blackman_coeff).to(frames.device, frames.dtype)
     log_energy = None
-    if dither == 0.0 and num > 0:
+    if num == 0:  # every wav shorter than one frame (the FFT library rejects empty input)
+        return frames.new_zeros(batch, 0, n_fft // 2 + 1), frames.new_zeros(batch, 0), frames_len
+    if dither == 0.0:
         a = float(preemphasis_coefficient)
         mean = frames.mean(dim=-1) if remove_dc_offset else None  # (batch, frames)
         if want_energy and raw_energy:
