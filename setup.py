@@ -12,7 +12,7 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.9",
     packages=find_packages(include=["s3prl", "s3prl.*"]),
-    package_data={"s3prl": ["upstream/*/*.yaml"]},
+    package_data={"s3prl": ["upstream/*/*.yaml", "downstream/*/*.yaml"]},
     install_requires=[
         "torch>=2.5",
         "numpy>=1.23",

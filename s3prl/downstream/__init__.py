@@ -1,0 +1,1 @@
+"""Downstream tasks: one folder per task (the ``-d`` name) with ``expert.py`` and ``config.yaml``."""
