@@ -115,8 +115,9 @@ def index_iemocap(root, test_fold: str = "fold1", valid_ratio: float = 0.2,
         pool = _read_meta_json(root, meta / "train_meta_data.json")
         test = _read_meta_json(root, meta / "test_meta_data.json")
     else:
-        pool = [it for s in SESSIONS if s != test_session for it in parse_session(root, s)]
-        test = parse_session(root, test_session)
+        sessions = {s: parse_session(root, s) for s in SESSIONS}
+        pool = [it for s in SESSIONS if s != test_session for it in sessions[s]]
+        test = sessions[test_session]
     n_train = int((1 - float(valid_ratio)) * len(pool))
     order = torch.randperm(len(pool), generator=torch.Generator().manual_seed(0)).tolist()
     return {
