@@ -23,6 +23,8 @@ setup(
         "soundfile>=0.12",
         "soxr>=0.3",
         "safetensors>=0.4",
+        "pytorch-lightning>=2.2",
+        "omegaconf>=2.3",
     ],
     extras_require={
         "test": [
@@ -35,7 +37,12 @@ setup(
             "sphinx>=7",
         ],
     },
-    entry_points={"console_scripts": ["s3prl-extract=s3prl.extract:main"]},
+    entry_points={
+        "console_scripts": [
+            "s3prl-extract=s3prl.extract:main",
+            "s3prl-benchmark=s3prl.downstream.runner:main",
+        ]
+    },
     classifiers=[
         "Programming Language :: Python :: 3",
         "Topic :: Scientific/Engineering :: Artificial Intelligence",
