@@ -456,8 +456,8 @@ def log_classification(
     ``records["acc"]``: one 0/1 float per utterance; ``records["loss"]``: one loss per batch;
     each metric is the plain mean of its list, reported as
     ``logger_.add_scalar(f"{task}/{split}-{metric}", value, global_step=global_step)``.
-    ``records["filename"]``, ``records["predict"]``, ``records["truth"]`` (strings) go to
-    ``EXPDIR/<split>_predict.txt`` and ``<split>_truth.txt`` (``name label`` per line, s3prl's
+    For dev/test, ``records["filename"]``, ``records["predict"]``, ``records["truth"]``
+    (strings) go to ``EXPDIR/<split>_predict.txt`` and ``<split>_truth.txt`` (``name label`` per line, s3prl's
     files). On ``dev``, an accuracy above ``expert.best_score`` updates it and returns
     ``["dev-best.ckpt"]``.
 
@@ -475,7 +475,7 @@ def log_classification(
         logger_.add_scalar(f"{task}/{split}-{key}", values[key], global_step=global_step)
     logger.info("%s %s at step %d: %s", task, split, global_step, values)
     expdir = getattr(expert, "expdir", None)
-    if expdir and records.get("filename"):
+    if expdir and split != "train" and records.get("filename"):
         for kind in ("predict", "truth"):
             lines = [f"{n} {p}\n" for n, p in zip(records["filename"], records[kind])]
             write_lines_atomic(Path(expdir) / f"{split}_{kind}.txt", lines)
