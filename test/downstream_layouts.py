@@ -50,7 +50,7 @@ def task_config(task: str, **datarc) -> dict:
     """The task's shipped ``downstream_expert`` section with ``datarc`` entries replaced."""
     path = REPO / "s3prl" / "downstream" / task / "config.yaml"
     conf = yaml.safe_load(path.read_text())["downstream_expert"]
-    conf["datarc"].update(num_workers=0, **datarc)
+    conf["datarc"].update({"num_workers": 0, **datarc})
     conf["modelrc"]["projector_dim"] = 8
     return conf
 

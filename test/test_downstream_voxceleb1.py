@@ -135,3 +135,16 @@ def test_bundled_librispeech_10spk_follows_its_rule(tmp_path):
     assert len(expert.classes) == 10
     info = sf.info(str(expert.items["test"][0][0]))
     assert info.samplerate == 16000 and info.format == "FLAC"
+
+
+def test_workers_give_the_same_epoch(layout, tmp_path):
+    """Crops come from the sampler's per-item seeds: 2 workers read what 0 workers read."""
+    batches = []
+    for workers in (0, 2):
+        expert = _expert(layout, tmp_path, max_timestep=4000, train_batch_size=3,
+                         num_workers=workers)
+        batches.append([(names, [w.clone() for w in wavs])
+                        for wavs, _, names in expert.get_dataloader("train", epoch=4)])
+    assert [b[0] for b in batches[0]] == [b[0] for b in batches[1]]
+    for (_, a), (_, b) in zip(batches[0], batches[1]):
+        assert all(torch.equal(x, y) for x, y in zip(a, b))
