@@ -1,13 +1,17 @@
 """voxceleb1 (SID) on a tiny VoxCeleb1 layout of real speech and on the bundled
 librispeech-10spk copy."""
 
+import csv
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
 import torch
+import yaml
 
+from s3prl.downstream.runner import main
 from s3prl.downstream.voxceleb1.expert import DownstreamExpert
 from test.downstream_layouts import (
     LIBRI_10SPK,
@@ -148,3 +152,35 @@ def test_workers_give_the_same_epoch(layout, tmp_path):
     assert [b[0] for b in batches[0]] == [b[0] for b in batches[1]]
     for (_, a), (_, b) in zip(batches[0], batches[1]):
         assert all(torch.equal(x, y) for x, y in zip(a, b))
+
+
+def test_runner_train_then_evaluate_reproduces_dev(layout, tmp_path):
+    """The runner end to end on the tiny layout: train 6 steps, then ``-m evaluate`` of
+    ``dev-best.ckpt`` on dev gives the dev accuracy logged during training."""
+    conf = yaml.safe_load((Path(__file__).resolve().parents[1] / "s3prl/downstream/voxceleb1/"
+                           "config.yaml").read_text())
+    conf["runner"].update(total_steps=6, log_step=3, eval_step=3, save_step=3,
+                          gradient_accumulate_steps=1, eval_dataloaders=["dev"])
+    conf["optimizer"]["lr"] = 1e-2
+    conf["downstream_expert"]["datarc"].update(
+        file_path=str(layout), meta_data=str(layout / "iden_split.txt"), num_workers=0,
+        train_batch_size=2, eval_batch_size=2, max_timestep=16000)
+    conf["downstream_expert"]["modelrc"]["projector_dim"] = 16
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(yaml.safe_dump(conf))
+    expdir = tmp_path / "exp"
+    assert main(["-m", "train", "-u", "fbank_no_cmvn", "-d", "voxceleb1", "-c", str(cfg),
+                 "-p", str(expdir), "--device", "cpu"]) == 0
+    logged = {}
+    with open(expdir / "logs" / "metrics.csv") as f:
+        for row in csv.DictReader(f):
+            if row.get("voxceleb1/dev-acc"):
+                logged[int(row["step"])] = float(row["voxceleb1/dev-acc"])
+    assert sorted(logged) == [3, 6]
+    assert (expdir / "dev-best.ckpt").is_file()
+    best = max(logged.values())
+    assert main(["-m", "evaluate", "-e", str(expdir / "dev-best.ckpt"), "-t", "dev",
+                 "--device", "cpu"]) == 0
+    result = json.loads((expdir / "dev-metrics.json").read_text())
+    assert result["metrics"]["voxceleb1/dev-acc"] == pytest.approx(best)
+    assert (expdir / "dev_predict.txt").read_text().count("\n") == 2
