@@ -20,7 +20,7 @@ from pathlib import Path
 import yaml
 
 #: top-level sections of a task config.
-TOP_KEYS = ("runner", "optimizer", "scheduler", "downstream_expert")
+TOP_KEYS = ("runner", "optimizer", "scheduler", "specaug", "downstream_expert")
 
 #: keys of the ``runner`` section and their defaults.
 RUNNER_DEFAULTS = {
@@ -100,6 +100,13 @@ def validate_config(config: dict, source: str = "config") -> dict:
     optimizer = config.get("optimizer")
     if not isinstance(optimizer, dict) or "name" not in optimizer:
         raise ConfigError(f"{source}: an 'optimizer' section with a 'name' (Adam, AdamW, SGD) is required")
+    if config.get("specaug"):
+        from s3prl.downstream.specaug import SpecAug
+
+        try:
+            SpecAug(**config["specaug"])
+        except (TypeError, ValueError) as err:
+            raise ConfigError(f"{source}: {err}") from err
     if not isinstance(config.get("downstream_expert"), dict):
         raise ConfigError(f"{source}: a 'downstream_expert' section (datarc, modelrc) is required")
     return config
@@ -150,8 +157,8 @@ def apply_overrides(config: dict, items, source: str = "override") -> dict:
     """Set dotted keys in a copy of ``config``.
 
     New keys are accepted only where the runner knows them: a ``runner.*`` key of
-    :data:`RUNNER_DEFAULTS`, any key under ``optimizer`` / ``scheduler`` (their
-    options), and a whole new top-level section of :data:`TOP_KEYS`. Any other
+    :data:`RUNNER_DEFAULTS`, any key under ``optimizer`` / ``scheduler`` /
+    ``specaug`` (their options, checked when they are built), and a whole new top-level section of :data:`TOP_KEYS`. Any other
     key must already exist in the config (a typo in
     ``downstream_expert.datarc.*`` is an error, not a silently unused value).
 
@@ -172,7 +179,7 @@ def apply_overrides(config: dict, items, source: str = "override") -> dict:
             allowed_new = (
                 (depth == 0 and part in TOP_KEYS)
                 or (parts[0] == "runner" and depth == 1 and part in RUNNER_DEFAULTS)
-                or (parts[0] in ("optimizer", "scheduler") and depth >= 1)
+                or (parts[0] in ("optimizer", "scheduler", "specaug") and depth >= 1)
             )
             if not exists and not allowed_new:
                 candidates = list(node)

@@ -168,7 +168,13 @@ def read_checkpoint(path: Path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        try:
+            ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        except RuntimeError:  # not a zip-format file: mmap is unavailable
+            ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - unpickling errors of any kind
+        raise ValueError(f"{path} is not a readable checkpoint: {type(err).__name__}: {err}") from err
     if not isinstance(ckpt, dict) or "s3prl" not in ckpt:
         raise ValueError(f"{path} is not a checkpoint of the downstream runner (no 's3prl' record)")
     return ckpt
@@ -188,6 +194,12 @@ def resolve(argv=None) -> tuple[argparse.Namespace, dict, Path | None]:
     """
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.layer = parse_layers(args.layer)
+    if isinstance(args.upstream_kwargs, str):
+        try:
+            args.upstream_kwargs = json.loads(args.upstream_kwargs)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"--upstream-kwargs is not valid JSON: {err}") from err
     config_items, arg_items = parse_overrides(args.override)
     known = {a.dest for a in parser._actions}
     for key in arg_items:
@@ -229,7 +241,7 @@ def resolve(argv=None) -> tuple[argparse.Namespace, dict, Path | None]:
                 )
         for key in CHANGEABLE_ARGS:
             saved[key] = getattr(args, key)
-        saved["expdir"] = args.expdir or saved.get("expdir") or str(ckpt_path.parent)
+        saved["expdir"] = args.expdir or str(ckpt_path.parent)
         args = argparse.Namespace(**{**vars(args), **saved})
         config = record["config"]
     else:
@@ -253,11 +265,8 @@ def resolve(argv=None) -> tuple[argparse.Namespace, dict, Path | None]:
     check_downstream(args.downstream)
     if args.cache_features and args.upstream_trainable:
         raise ValueError("--cache-features needs a frozen upstream (drop -f/--upstream-trainable)")
-    if args.upstream_kwargs is not None and isinstance(args.upstream_kwargs, str):
-        try:
-            args.upstream_kwargs = json.loads(args.upstream_kwargs)
-        except json.JSONDecodeError as err:
-            raise ValueError(f"--upstream-kwargs is not valid JSON: {err}") from err
+    if isinstance(args.upstream_kwargs, str):  # from an args.upstream_kwargs override
+        args.upstream_kwargs = json.loads(args.upstream_kwargs)
     args.layer = parse_layers(args.layer)
     return args, config, ckpt_path
 
@@ -302,24 +311,27 @@ class MetricLogger:
     """The SummaryWriter-like ``logger`` handed to ``log_records``.
 
     ``add_scalar(tag, value, global_step)`` keeps the value (for
-    ``<split>-metrics.json`` and the console) and forwards it to the Lightning
-    loggers (CSV, TensorBoard) on rank 0.
+    ``<split>-metrics.json`` and the console); :meth:`flush` writes the values of
+    each step as one row to the Lightning loggers (CSV, TensorBoard) on rank 0.
     """
 
     def __init__(self, loggers=(), rank: int = 0):
         self.loggers = list(loggers)
         self.rank = rank
         self.values: dict[str, float] = {}
+        self._pending: dict[int, dict[str, float]] = {}
 
     def add_scalar(self, tag: str, value, global_step: int | None = None, **kwargs) -> None:
         value = float(value.item() if hasattr(value, "item") else value)
         self.values[tag] = value
-        if self.rank == 0:
-            for lg in self.loggers:
-                lg.log_metrics({tag: value}, step=global_step)
+        self._pending.setdefault(int(global_step or 0), {})[tag] = value
 
     def flush(self) -> None:
-        if self.rank == 0:
+        pending, self._pending = self._pending, {}
+        if pending and self.rank == 0:
+            for step, metrics in sorted(pending.items()):
+                for lg in self.loggers:
+                    lg.log_metrics(metrics, step=step)
             for lg in self.loggers:
                 lg.save()
 
@@ -344,6 +356,22 @@ def _shard(batch, rank: int, world: int):
     return [take(wavs), *[take(o) for o in others]], scale
 
 
+class _SkipBatches:
+    """A batch sampler without its first ``skip`` batches (indices only: no audio is read)."""
+
+    def __init__(self, batch_sampler, skip: int):
+        self.batch_sampler = batch_sampler
+        self.skip = skip
+
+    def __len__(self) -> int:
+        return max(0, len(self.batch_sampler) - self.skip)
+
+    def __iter__(self):
+        for i, batch in enumerate(self.batch_sampler):
+            if i >= self.skip:
+                yield batch
+
+
 class TrainBatches:
     """The task's train dataloader for the current epoch, sharded across DDP ranks and resumable.
 
@@ -355,8 +383,9 @@ class TrainBatches:
     loading their audio), so the data order equals an uninterrupted run's.
     """
 
-    def __init__(self, expert, trainer, rank: int, world: int):
+    def __init__(self, expert, trainer, rank: int, world: int, seed: int = 0):
         self.expert = expert
+        self.seed = int(seed)
         self.trainer = trainer
         self.rank = rank
         self.world = world
@@ -381,18 +410,31 @@ class TrainBatches:
         if self._skip is not None and self._skip[0] == epoch:
             skip = self._skip[1]
         self._skip = None
+        from torch.utils.data import DataLoader, IterableDataset
+
+        if (isinstance(loader, DataLoader) and loader.batch_sampler is not None
+                and not isinstance(loader.dataset, IterableDataset)):
+            # Rebuilt around the same batch sampler, with the batches already trained on
+            # skipped (indices only, no audio read). The loader's generator draws the
+            # workers' base seed, then the sampler's permutation, as in an uninterrupted run;
+            # a loader without one gets a generator seeded from --seed and the epoch, so that
+            # iterating never draws from torch's global RNG (which a resume restores at
+            # another moment than the epoch start).
+            generator = loader.generator
+            if generator is None:
+                generator = torch.Generator().manual_seed(self.seed * 100003 + epoch)
+            extra = {}
+            if loader.num_workers > 0:
+                extra = {"prefetch_factor": loader.prefetch_factor,
+                         "multiprocessing_context": loader.multiprocessing_context}
+            return DataLoader(
+                loader.dataset, batch_sampler=_SkipBatches(loader.batch_sampler, skip),
+                collate_fn=loader.collate_fn, num_workers=loader.num_workers,
+                pin_memory=loader.pin_memory, timeout=loader.timeout,
+                worker_init_fn=loader.worker_init_fn, generator=generator, **extra,
+            )
         if skip <= 0:
             return loader
-        from torch.utils.data import DataLoader
-
-        if isinstance(loader, DataLoader) and loader.batch_sampler is not None:
-            remaining = list(loader.batch_sampler)[skip:]
-            return DataLoader(
-                loader.dataset, batch_sampler=remaining, collate_fn=loader.collate_fn,
-                num_workers=loader.num_workers, pin_memory=loader.pin_memory,
-                worker_init_fn=loader.worker_init_fn, generator=loader.generator,
-                persistent_workers=False,
-            )
         import itertools
 
         return itertools.islice(iter(loader), skip, None)
@@ -452,6 +494,11 @@ def _lightning_module_class():
                 self.upstream.requires_grad_(False)
                 self.upstream.eval()
             self.train_records = defaultdict(list)
+            self.specaug = None
+            if config.get("specaug"):
+                from s3prl.downstream.specaug import SpecAug
+
+                self.specaug = SpecAug(**config["specaug"])
 
         # ----- modes and state
         def train(self, mode: bool = True):
@@ -488,6 +535,8 @@ def _lightning_module_class():
         def training_step(self, data, batch_idx):
             wavs, *others = data["batch"]
             features, features_len = self.features(wavs)
+            if self.specaug is not None:
+                features = self.specaug(features, features_len)
             loss = self.expert("train", features, features_len, *others, records=self.train_records)
             if not isinstance(loss, torch.Tensor) or loss.dim() != 0:
                 raise TypeError(
@@ -606,13 +655,17 @@ def build_scheduler(optimizer, conf: dict | None, total_steps: int):
 
 @torch.no_grad()
 def evaluate_split(module, split: str, precision: str = "32-true") -> dict:
-    """Run the expert over ``split`` (eval mode, no autograd); returns its records."""
+    """Run the expert over ``split`` (eval mode, no autograd, RNG states restored
+    afterwards); returns its records."""
     from lightning_fabric.utilities.apply_func import move_data_to_device
 
     was_training = module.training
     module.eval()
     device = next(iter(module.featurizer.parameters()), torch.zeros(0, device=module.device)).device
     records = defaultdict(list)
+    # RNG-neutral: the random numbers evaluation draws (e.g. a loader's base seed) do not
+    # shift training's stream, so evaluating more or less often leaves training unchanged
+    rng = _rng_state()
     try:
         loader = module.expert.get_dataloader(split)
         for batch in loader:
@@ -624,6 +677,7 @@ def evaluate_split(module, split: str, precision: str = "32-true") -> dict:
                 module.expert(split, features, features_len, *others, records=records)
     finally:
         module.train(was_training)
+        _set_rng_state(rng)
     return records
 
 
@@ -681,31 +735,36 @@ def _runner_callback_class():
             runner = self.runner
             rank = trainer.global_rank
             total = runner["total_steps"]
+            zero = trainer.is_global_zero
             if step % runner["log_step"] == 0 or step == total:
                 records = pl_module.train_records
                 losses = records.pop("_loss", [])
-                if losses:
-                    self.metric_logger.add_scalar("runner/train-loss", sum(losses) / len(losses),
-                                                  global_step=step)
-                for row in pl_module.featurizer.weights_table():
-                    self.metric_logger.add_scalar(f"featurizer/layer-{row['layer']}", row["weight"],
-                                                  global_step=step)
-                pl_module.expert.log_records("train", records, self.metric_logger, step)
+                if zero:  # rank 0 logs its share of the train batches
+                    if losses:
+                        self.metric_logger.add_scalar("runner/train-loss", sum(losses) / len(losses),
+                                                      global_step=step)
+                    for row in pl_module.featurizer.weights_table():
+                        self.metric_logger.add_scalar(f"featurizer/layer-{row['layer']}", row["weight"],
+                                                      global_step=step)
+                    pl_module.expert.log_records("train", records, self.metric_logger, step)
+                    lr = trainer.optimizers[0].param_groups[0]["lr"]
+                    mean = sum(losses) / len(losses) if losses else float("nan")
+                    cache = pl_module.cache
+                    cached = "" if cache is None else f", feature cache {cache.hits} hits / {cache.misses} misses"
+                    _print(rank, f"[step {step}/{total}] train loss {mean:.4f} lr {lr:.3g} "
+                           f"({time.time() - self._t0:.1f} s{cached})")
                 records.clear()
-                lr = trainer.optimizers[0].param_groups[0]["lr"]
-                _print(rank, f"[step {step}/{total}] train loss "
-                       f"{(sum(losses) / len(losses)) if losses else float('nan'):.4f} lr {lr:.3g} "
-                       f"({time.time() - self._t0:.1f} s)")
             names: list[str] = []
             if step % runner["eval_step"] == 0 or step == total:
-                for split in runner["eval_dataloaders"]:
-                    records = evaluate_split(pl_module, split, self.args.precision)
-                    before = dict(self.metric_logger.values)
-                    names += list(pl_module.expert.log_records(split, records, self.metric_logger, step) or [])
-                    shown = {k: v for k, v in self.metric_logger.values.items()
-                             if k not in before or before[k] != v or f"/{split}-" in k}
-                    _print(rank, f"[step {step}/{total}] {split}: "
-                           + ", ".join(f"{k} = {v:.4f}" for k, v in shown.items() if f"/{split}-" in k))
+                if zero:  # evaluation on rank 0 only; the others wait for the checkpoint names
+                    for split in runner["eval_dataloaders"]:
+                        records = evaluate_split(pl_module, split, self.args.precision)
+                        names += list(pl_module.expert.log_records(split, records, self.metric_logger, step) or [])
+                        logged = self.metric_logger._pending.get(step, {})
+                        _print(rank, f"[step {step}/{total}] {split}: " + ", ".join(
+                            f"{k} = {v:.4f}" for k, v in logged.items() if f"/{split}-" in k))
+                if trainer.world_size > 1:
+                    names = trainer.strategy.broadcast(names, src=0)
             for name in dict.fromkeys(names):
                 self._save(trainer, pl_module, name)
             if step % runner["save_step"] == 0 or step == total:
@@ -793,7 +852,9 @@ def train(args, config: dict, ckpt_path: Path | None) -> Path:
         accelerator=accelerator,
         devices=args.devices,
         num_nodes=args.num_nodes,
-        strategy="ddp" if world > 1 else "auto",
+        # find_unused_parameters: a head or a trainable upstream may leave parameters unused
+        # (e.g. layers after the last selected one)
+        strategy=pl.strategies.DDPStrategy(find_unused_parameters=True) if world > 1 else "auto",
         max_steps=runner["total_steps"],
         max_epochs=-1,
         accumulate_grad_batches=runner["gradient_accumulate_steps"],
@@ -812,12 +873,14 @@ def train(args, config: dict, ckpt_path: Path | None) -> Path:
     )
     metric_logger.rank = trainer.global_rank
     if trainer.is_global_zero:
+        for stale in expdir.glob(".*.tmp"):  # partial checkpoints of a killed run
+            stale.unlink(missing_ok=True)
         _write_text_atomic(expdir / "config.yaml", dump_yaml(config))
         _write_text_atomic(expdir / "args.yaml", dump_yaml({k: v for k, v in vars(args).items()}))
-    loader = TrainBatches(expert, trainer, trainer.global_rank, world)
+    loader = TrainBatches(expert, trainer, trainer.global_rank, world, args.seed)
     if ckpt_path is not None:
         _print(trainer.global_rank, f"resuming from {ckpt_path}")
-        done = torch.load(ckpt_path, map_location="cpu", weights_only=True).get("global_step", 0)
+        done = read_checkpoint(ckpt_path).get("global_step", 0)
         if done >= runner["total_steps"]:
             _print(trainer.global_rank, f"{ckpt_path} is at step {done} >= total_steps "
                    f"{runner['total_steps']}: nothing to train (raise runner.total_steps with -o)")
@@ -894,8 +957,7 @@ def inference(args, config: dict, ckpt_path: Path) -> Path:
     module, _ = load_for_eval(args, config, ckpt_path)
     if not callable(getattr(module.expert, "predict", None)):
         raise ValueError(f"downstream {args.downstream!r} has no predict(): -m inference is not available")
-    device = module.featurizer.weights.device if module.featurizer.weights is not None else torch.device(
-        _accelerator(args.device)[1])
+    device = torch.device(_accelerator(args.device)[1])
     lines = []
     with torch.no_grad():
         for start in range(0, len(files), args.batch_size):
@@ -919,18 +981,25 @@ def inference(args, config: dict, ckpt_path: Path) -> Path:
 
 
 def main(argv=None) -> int:
-    """Entry point of ``run_benchmark.py`` / ``s3prl-benchmark``; returns the exit status."""
+    """Entry point of ``run_benchmark.py`` / ``s3prl-benchmark``; returns the exit status.
+
+    Bad input (``ValueError``, ``FileNotFoundError``, ``ConfigError``: unknown names or
+    keys, a missing dataset file, a checkpoint that does not fit) prints one error line and
+    returns 2; ``S3PRL_TRACEBACK=1`` re-raises it with its traceback instead.
+    """
     try:
         args, config, ckpt_path = resolve(argv)
+        if args.mode == "train":
+            train(args, config, ckpt_path)
+        elif args.mode == "evaluate":
+            evaluate(args, config, ckpt_path)
+        else:
+            inference(args, config, ckpt_path)
     except (ValueError, FileNotFoundError) as err:
+        if os.environ.get("S3PRL_TRACEBACK") == "1":
+            raise
         print(f"run_benchmark.py: error: {err}", file=sys.stderr)
         return 2
-    if args.mode == "train":
-        train(args, config, ckpt_path)
-    elif args.mode == "evaluate":
-        evaluate(args, config, ckpt_path)
-    else:
-        inference(args, config, ckpt_path)
     return 0
 
 

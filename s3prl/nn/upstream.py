@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 
@@ -21,6 +22,9 @@ class S3PRLUpstream(nn.Module):
         refresh: download the checkpoint again (entries with a checkpoint).
         extra_conf: further keyword options of the entry (e.g.
             ``{"hidden_size": 32}`` for ``example``, ``{"dtype": "bf16"}``).
+        normalize: layer-normalise (no affine) every returned hidden state over
+            its feature dimension (s3prl 0.4's ``normalize`` option, which
+            ESPnet's ``S3prlFrontend`` passes by keyword).
 
     Raises:
         ValueError: unknown entry name (the message lists close names).
@@ -34,6 +38,8 @@ class S3PRLUpstream(nn.Module):
         path_or_url: str | None = None,
         refresh: bool = False,
         extra_conf: dict | None = None,
+        *,
+        normalize: bool = False,
     ):
         super().__init__()
         import s3prl.hub as hub
@@ -54,6 +60,7 @@ class S3PRLUpstream(nn.Module):
                 raise TypeError(f"S3PRLUpstream: upstream {name!r} takes no refresh option")
             kwargs["refresh"] = True
         self.name = name
+        self.normalize = bool(normalize)
         self.path_or_url = None if path_or_url is None else str(path_or_url)
         self.upstream = hub.load(name, **kwargs)
 
@@ -113,4 +120,6 @@ class S3PRLUpstream(nn.Module):
         out = self.upstream([wavs[i, :n] for i, n in enumerate(lengths)])
         all_hs = list(out["hidden_states"])
         hs_len = out["hidden_states_len"]
+        if self.normalize:  # padded frames are zero vectors and stay zero
+            all_hs = [F.layer_norm(h, h.shape[-1:]) for h in all_hs]
         return all_hs, [hs_len] * len(all_hs)
