@@ -200,12 +200,13 @@ class UpstreamExpert(UpstreamBase):
 
         self.config, self.subnet, self.kept_layers = config, subnet, kept
         self.model = Wav2Vec2Model(config, layer_factory)
-        if config.layer_norm_first:  # the hidden states are the raw layer outputs
-            sliced = {k: v for k, v in sliced.items() if not k.startswith("encoder.layer_norm.")}
         state = rename_fairseq_keys(sliced)
-        if config.layer_norm_first:
+        unused = ("layer_pred_heads.",)
+        if config.layer_norm_first:  # the hidden states are the raw layer outputs
             self.model.encoder.layer_norm = nn.Identity()
-        load_weights(self.model, state, source, extra_ignored_prefixes=("layer_pred_heads.",))
+            unused += ("encoder.layer_norm.",)
+        load_weights(self.model, state, ckpt, extra_ignored_prefixes=unused,
+                     what="the LightHuBERT subnet taken from it")
         self.downsample_rate = config.downsample_rate
         self.receptive_field = config.receptive_field
         self.hidden_sizes = [dim] * (len(kept) + 1)
