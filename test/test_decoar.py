@@ -15,6 +15,7 @@ import torch
 import s3prl.hub as hub
 from s3prl.modules.lstm import reverse_padded
 from s3prl.util.audio import sample_speech_files
+from s3prl.util.checkpoint import CheckpointKeyError
 from s3prl.util.extract import hidden_states_of_files
 from test.checkpoint_builders import decoar as D
 from test.utils import assert_matches_golden, assert_padding_invariant, mixed_length_wavs
@@ -93,7 +94,16 @@ def test_entries_url_and_errors(tmp_path):
     sd = torch.load(path, weights_only=True)
     del sd["model"]["backward_lstm.bias_hh_l1"]
     torch.save(sd, tmp_path / "bad.pt")
-    with pytest.raises(ValueError, match=r"missing weights \['backward_lstm\.bias_hh_l1'\]"):
+    with pytest.raises(CheckpointKeyError) as err:
+        hub.decoar_local(str(tmp_path / "bad.pt"))
+    assert str(err.value) == (f"checkpoint {tmp_path / 'bad.pt'} does not match DeCoAR ({D.LAYERS} layers of "
+                              f"{D.HIDDEN}): missing keys ['backward_lstm.bias_hh_l1']; unexpected keys []")
+    sd = torch.load(path, weights_only=True)
+    sd["model"]["forward_lstm.weight_hh_l1"] = torch.zeros(4 * D.HIDDEN, 3)
+    sd["model"]["decoder.proj.weight"] = torch.zeros(2, 2)  # a training-only head: ignored
+    torch.save(sd, tmp_path / "bad.pt")
+    with pytest.raises(CheckpointKeyError, match=r"\['forward_lstm\.weight_hh_l1: checkpoint \(64, 3\) vs model "
+                       r"\(64, 16\)'\]$"):
         hub.decoar_local(str(tmp_path / "bad.pt"))
     torch.save(sd["model"], tmp_path / "flat.pt")
     with pytest.raises(ValueError, match=r"is not \{'model': state_dict\}"):

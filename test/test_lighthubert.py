@@ -135,3 +135,25 @@ def test_golden_padding_subnets_and_entries(tmp_path):
     with pytest.raises(ValueError, match="atten_dim 64 must be heads_num \\* 64 and equal embed_dim 128"):
         hub.lighthubert_local(str(path), subnet={**SUBNET_10, "embed_dim": 128})
     assert math.isclose(model.hidden_sizes[0], L.DIM)
+
+
+def test_supernet_weight_errors_name_file_and_key(tmp_path):
+    """A supernet weight the slice needs is missing, or the positional convolution's weight
+    norm is int64: one error type naming the file and the key (before: a raw KeyError / a
+    silent cast to float)."""
+    from s3prl.util.checkpoint import CheckpointKeyError
+
+    _, path = L.build_supernet(tmp_path)
+    ck = load_checkpoint(path)
+    weights = ck["model"]
+    del weights["encoder.layers.1.fc2.bias"]
+    torch.save(ck, tmp_path / "bad.pt")
+    with pytest.raises(CheckpointKeyError, match=rf"^checkpoint {tmp_path / 'bad.pt'}: missing keys "
+                       r"\['encoder\.layers\.1\.fc2\.bias'\] \(a LightHuBERT supernet weight"):
+        hub.lighthubert_local(str(tmp_path / "bad.pt"))
+    ck = load_checkpoint(path)
+    ck["model"]["encoder.pos_conv.0.weight_v"] = ck["model"]["encoder.pos_conv.0.weight_v"].round().long()
+    torch.save(ck, tmp_path / "int.pt")
+    with pytest.raises(CheckpointKeyError, match=r"\[\"encoder\.pos_conv\.weight_v has dtype torch\.int64, "
+                       r"the model's is torch\.float32"):
+        hub.lighthubert_local(str(tmp_path / "int.pt"))

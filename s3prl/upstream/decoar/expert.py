@@ -17,7 +17,9 @@ of the released model), re-implemented here:
 Checkpoint layout: ``{"model": state_dict}`` with ``post_extract_proj.{weight,bias}`` and
 ``{forward,backward}_lstm.{weight_ih,weight_hh,bias_ih,bias_hh}_l{0..3}`` (a multi-layer
 ``nn.LSTM``). The original loads it with ``strict=False``; here every one of those keys
-must be present with the right shape, and keys under other prefixes are ignored.
+must be present with the right shape, dtype and finite values
+(:func:`s3prl.util.checkpoint.load_state_dict_strict`), and keys under other prefixes are
+ignored (logged once).
 """
 
 from __future__ import annotations
@@ -31,9 +33,14 @@ from torch import Tensor, nn
 from s3prl.modules.lstm import LSTMStack, reverse_padded
 from s3prl.upstream.baseline.features import cmvn, kaldi_fbank
 from s3prl.upstream.interface import UpstreamBase
-from s3prl.util.checkpoint import load_checkpoint
+from s3prl.util.checkpoint import (
+    CheckpointKeyError,
+    load_checkpoint,
+    load_state_dict_strict,
+    note_unused_entries,
+)
 
-__all__ = ["DeCoAR", "UpstreamExpert", "decoar_features"]
+__all__ = ["DeCoAR", "UpstreamExpert", "decoar_features", "stack_key", "USED_PREFIXES"]
 
 NUM_MEL_BINS, HIDDEN, LAYERS = 80, 1024, 4
 
@@ -62,26 +69,37 @@ class DeCoAR(nn.Module):
         return [torch.cat([f, reverse_padded(b, lengths)], dim=-1) for f, b in zip(forward, backward)]
 
 
+#: the weights the upstream reads; a checkpoint's others are training-only (logged once)
+USED_PREFIXES = ("post_extract_proj.", "forward_lstm.", "backward_lstm.")
+_MULTILAYER = re.compile(r"^(forward_lstm|backward_lstm)\.(weight_ih|weight_hh|bias_ih|bias_hh)_l(\d+)$")
+_STACKED = re.compile(r"\b(forward_lstm|backward_lstm)\.layers\.(\d+)\.(weight_ih|weight_hh|bias_ih|bias_hh)_l0\b")
+
+
+def stack_key(key: str) -> str:
+    """A multi-layer ``nn.LSTM`` key of the checkpoint -> :class:`DeCoAR`'s name
+    (``forward_lstm.weight_ih_l2`` -> ``forward_lstm.layers.2.weight_ih_l0``); others unchanged."""
+    m = _MULTILAYER.match(key)
+    return f"{m[1]}.layers.{m[3]}.{m[2]}_l0" if m else key
+
+
 def _read_state(ckpt) -> tuple[dict, tuple[int, int, int]]:
-    """The renamed weights and ``(input_size, hidden, num_layers)`` read from their shapes."""
+    """The checkpoint's weights (its ``model`` entry, names as in the file) and ``(input_size,
+    hidden, num_layers)`` read from their shapes. Other top-level entries are logged once."""
     state = load_checkpoint(ckpt)
     if not isinstance(state, Mapping) or not isinstance(state.get("model"), Mapping):
         keys = sorted(map(str, state)) if isinstance(state, Mapping) else type(state).__name__
         raise ValueError(f"DeCoAR checkpoint {ckpt} is not {{'model': state_dict}} (found {keys})")
-    model = state["model"]
+    note_unused_entries(ckpt, [k for k in state if k != "model"])
+    model = {str(k): v for k, v in state["model"].items()}
     proj = model.get("post_extract_proj.weight")
     if not isinstance(proj, Tensor) or proj.dim() != 2:
-        raise ValueError(f"DeCoAR checkpoint {ckpt}: no post_extract_proj.weight matrix")
+        raise CheckpointKeyError(f"checkpoint {ckpt}: no post_extract_proj.weight matrix (not a DeCoAR model)")
     num_layers = 0
     while f"forward_lstm.weight_ih_l{num_layers}" in model:
         num_layers += 1
     if num_layers == 0:
-        raise ValueError(f"DeCoAR checkpoint {ckpt}: no forward_lstm.weight_ih_l0")
-    out = {k: v for k, v in model.items() if str(k).startswith("post_extract_proj.")}
-    for direction in ("forward_lstm", "backward_lstm"):
-        split = LSTMStack.split_multilayer_state(model, f"{direction}.", num_layers)
-        out.update({f"{direction}.{k}": v for k, v in split.items()})
-    return out, (int(proj.shape[1]), int(proj.shape[0]), num_layers)
+        raise CheckpointKeyError(f"checkpoint {ckpt}: missing keys ['forward_lstm.weight_ih_l0']")
+    return model, (int(proj.shape[1]), int(proj.shape[0]), num_layers)
 
 
 class UpstreamExpert(UpstreamBase):
@@ -97,7 +115,9 @@ class UpstreamExpert(UpstreamBase):
     ``(batch, frames, 2048)``, ``frames = 1 + (samples - 400) // 160``.
 
     Raises:
-        ValueError: not ``{"model": ...}``, or missing / misshapen weights (names them).
+        ValueError: not ``{"model": ...}``.
+        CheckpointKeyError: (a ``ValueError``) weights missing, unexpected, misshapen,
+            non-floating or non-finite (the file and the keys named as in the file).
     """
 
     downsample_rate = 160
@@ -108,18 +128,13 @@ class UpstreamExpert(UpstreamBase):
         state, (input_size, hidden, num_layers) = _read_state(ckpt)
         self.model = DeCoAR(input_size, hidden, num_layers)
         self.num_mel_bins = input_size
-        expected = self.model.state_dict()
-        missing = sorted(set(expected) - set(state))
-        if missing:
-            originals = [re.sub(r"^(\w+)\.layers\.(\d+)\.(\w+)_l0$", r"\1.\3_l\2", m) for m in missing]
-            raise ValueError(f"DeCoAR checkpoint {ckpt}: missing weights {originals[:6]}"
-                             f"{' ...' if len(missing) > 6 else ''} ({len(missing)} in all)")
-        wrong = [f"{k} {tuple(state[k].shape)} (expected {tuple(v.shape)})" for k, v in expected.items()
-                 if tuple(state[k].shape) != tuple(v.shape)]
-        if wrong:
-            raise ValueError(f"DeCoAR checkpoint {ckpt}: wrong shapes: {wrong[:4]}")
-        with torch.no_grad():
-            self.model.load_state_dict({k: v.float() for k, v in state.items()}, strict=True)
+        unused = [k for k in state if not k.startswith(USED_PREFIXES)]
+        note_unused_entries(ckpt, unused, what="training-only weights")
+        try:
+            load_state_dict_strict(self.model, state, where=ckpt, rename=stack_key, ignore_keys=unused,
+                                   what=f"DeCoAR ({num_layers} layers of {hidden})")
+        except CheckpointKeyError as err:  # name the keys as the file does (multi-layer LSTM)
+            raise CheckpointKeyError(_STACKED.sub(r"\1.\3_l\2", str(err))) from None
         self.all_layers = all_layers
         self.hidden_sizes = [2 * hidden] * (num_layers if all_layers else 1)
         self.cast_parameters(dtype)

@@ -178,11 +178,12 @@ class UpstreamExpert(UpstreamBase):
         weights = rename_espnet_keys(state, source)
         self.config = arch
         self.model = Wav2Vec2Model(arch)
+        # torchaudio's extract_features never applies the final encoder LayerNorm
+        unused = ("encoder.layer_norm.",) if arch.layer_norm_first else ()
         if arch.layer_norm_first:
-            # torchaudio's extract_features never applies the final encoder LayerNorm
-            weights = {k: v for k, v in weights.items() if not k.startswith("encoder.layer_norm.")}
             self.model.encoder.layer_norm = nn.Identity()
-        load_weights(self.model, weights, source)
+        load_weights(self.model, weights, ckpt, extra_ignored_prefixes=unused,
+                     what="the ESPnet HuBERT its config.yaml describes")
         self.downsample_rate = arch.downsample_rate
         self.receptive_field = arch.receptive_field
         self.hidden_sizes = [arch.embed_dim] * arch.num_layers

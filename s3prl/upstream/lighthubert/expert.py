@@ -42,6 +42,7 @@ from s3prl.upstream.wav2vec2.loading import (
     rename_fairseq_keys,
 )
 from s3prl.upstream.wav2vec2.modules import EncoderLayer, Wav2Vec2Config, Wav2Vec2Model
+from s3prl.util.checkpoint import CheckpointKeyError
 
 __all__ = ["SUBNETS", "DEPTH_MAPS", "default_subnet", "slice_supernet", "UpstreamExpert"]
 
@@ -106,13 +107,31 @@ def _split_slice(w: Tensor, dim: int, full: int, splits: int, sample: int, ratio
     return torch.cat([p.narrow(dim, 0, min(size, sample - i * size)) for i, p in enumerate(parts)], dim=dim)
 
 
-def slice_supernet(state: Mapping[str, Tensor], model_cfg: Mapping, subnet: Mapping) -> tuple[dict, list[int]]:
+def slice_supernet(state: Mapping[str, Tensor], model_cfg: Mapping, subnet: Mapping,
+                   source: object = "checkpoint") -> tuple[dict, list[int]]:
     """The subnet's weights (fairseq names, kept layers renumbered) and the kept supernet layers.
+
+    The slices keep the checkpoint's dtypes and values (the positional convolution's weight
+    norm is re-expressed for the slice only when both its tensors are floating), so that the
+    strict load of the result refuses non-floating or non-finite weights.
+
+    Args:
+        source: the checkpoint file, for messages.
 
     Raises:
         ValueError: an inconsistent subnet (``atten_dim != heads * 64``, attention width
             other than ``embed_dim``, unknown ``layer_num``, sizes beyond the supernet).
+        CheckpointKeyError: (a ``ValueError``) a supernet weight the slice needs is missing
+            (or not a tensor), naming ``source`` and the key.
     """
+
+    def need(key: str) -> Tensor:
+        value = state.get(key)
+        if not isinstance(value, Tensor):
+            raise CheckpointKeyError(f"checkpoint {source}: missing keys [{key!r}] (a LightHuBERT supernet weight "
+                                     "the subnet is sliced from)")
+        return value
+
     full_dim = int(model_cfg.get("encoder_embed_dim", 768))
     full_ffn = int(model_cfg.get("encoder_ffn_embed_dim", 3072))
     n_layers = int(model_cfg.get("encoder_layers", 12))
@@ -136,33 +155,36 @@ def slice_supernet(state: Mapping[str, Tensor], model_cfg: Mapping, subnet: Mapp
         if key.startswith(("encoder.layers.", "encoder.pos_conv.", "encoder.layer_norm.", "post_extract_proj.")):
             continue
         out[key] = value
-    out["post_extract_proj.weight"] = state["post_extract_proj.weight"][:dim]
-    out["post_extract_proj.bias"] = state["post_extract_proj.bias"][:dim]
+    out["post_extract_proj.weight"] = need("post_extract_proj.weight")[:dim]
+    out["post_extract_proj.bias"] = need("post_extract_proj.bias")[:dim]
     for name in ("weight", "bias"):
-        out[f"encoder.layer_norm.{name}"] = state[f"encoder.layer_norm.{name}"][:dim]
-    g, v = state["encoder.pos_conv.0.weight_g"].float(), state["encoder.pos_conv.0.weight_v"].float()
+        out[f"encoder.layer_norm.{name}"] = need(f"encoder.layer_norm.{name}")[:dim]
+    g, v = need("encoder.pos_conv.0.weight_g"), need("encoder.pos_conv.0.weight_v")
     groups = int(model_cfg.get("conv_pos_groups", 16))
-    weight = (g * v / v.pow(2).sum(dim=(0, 1), keepdim=True).sqrt())[:dim, : dim // groups]
-    out["encoder.pos_conv.0.weight_v"] = weight  # re-expressed as weight norm of the slice
-    out["encoder.pos_conv.0.weight_g"] = weight.pow(2).sum(dim=(0, 1), keepdim=True).sqrt()
-    out["encoder.pos_conv.0.bias"] = state["encoder.pos_conv.0.bias"][:dim]
+    if g.is_floating_point() and v.is_floating_point():
+        weight = (g.float() * v.float() / v.float().pow(2).sum(dim=(0, 1), keepdim=True).sqrt())[:dim, : dim // groups]
+        out["encoder.pos_conv.0.weight_v"] = weight  # re-expressed as weight norm of the slice
+        out["encoder.pos_conv.0.weight_g"] = weight.pow(2).sum(dim=(0, 1), keepdim=True).sqrt()
+    else:  # left as stored: the strict load names the dtype
+        out["encoder.pos_conv.0.weight_v"], out["encoder.pos_conv.0.weight_g"] = v[:dim, : dim // groups], g
+    out["encoder.pos_conv.0.bias"] = need("encoder.pos_conv.0.bias")[:dim]
     splits = full_ffn // full_dim
     for j, i in enumerate(kept):
         src, dst = f"encoder.layers.{i}.", f"encoder.layers.{j}."
         for proj in ("q_proj", "k_proj", "v_proj"):
-            out[dst + f"self_attn.{proj}.weight"] = state[src + f"self_attn.{proj}.weight"][:dim, :dim]
-            out[dst + f"self_attn.{proj}.bias"] = state[src + f"self_attn.{proj}.bias"][:dim]
-        out[dst + "self_attn.out_proj.weight"] = state[src + "self_attn.out_proj.weight"][:dim, :dim]
-        out[dst + "self_attn.out_proj.bias"] = state[src + "self_attn.out_proj.bias"][:dim]
+            out[dst + f"self_attn.{proj}.weight"] = need(src + f"self_attn.{proj}.weight")[:dim, :dim]
+            out[dst + f"self_attn.{proj}.bias"] = need(src + f"self_attn.{proj}.bias")[:dim]
+        out[dst + "self_attn.out_proj.weight"] = need(src + "self_attn.out_proj.weight")[:dim, :dim]
+        out[dst + "self_attn.out_proj.bias"] = need(src + "self_attn.out_proj.bias")[:dim]
         for norm in ("self_attn_layer_norm", "final_layer_norm"):
             for name in ("weight", "bias"):
-                out[dst + f"{norm}.{name}"] = state[src + f"{norm}.{name}"][:dim]
+                out[dst + f"{norm}.{name}"] = need(src + f"{norm}.{name}")[:dim]
         ffn = int(subnet["ffn_embed"][j])
         ratio = ffn / dim
-        out[dst + "fc1.weight"] = _split_slice(state[src + "fc1.weight"][:, :dim], 0, full_ffn, splits, ffn, ratio)
-        out[dst + "fc1.bias"] = _split_slice(state[src + "fc1.bias"], 0, full_ffn, splits, ffn, ratio)
-        out[dst + "fc2.weight"] = _split_slice(state[src + "fc2.weight"], 1, full_ffn, splits, ffn, ratio)[:dim]
-        out[dst + "fc2.bias"] = state[src + "fc2.bias"][:dim]
+        out[dst + "fc1.weight"] = _split_slice(need(src + "fc1.weight")[:, :dim], 0, full_ffn, splits, ffn, ratio)
+        out[dst + "fc1.bias"] = _split_slice(need(src + "fc1.bias"), 0, full_ffn, splits, ffn, ratio)
+        out[dst + "fc2.weight"] = _split_slice(need(src + "fc2.weight"), 1, full_ffn, splits, ffn, ratio)[:dim]
+        out[dst + "fc2.bias"] = need(src + "fc2.bias")[:dim]
     return out, kept
 
 
@@ -179,7 +201,9 @@ class UpstreamExpert(UpstreamBase):
     features, then every kept layer); stride 320 samples, receptive field 400.
 
     Raises:
-        ValueError: not a LightHuBERT checkpoint, an unsupported subnet, missing weights.
+        ValueError: not a LightHuBERT checkpoint, an unsupported subnet.
+        CheckpointKeyError: (a ``ValueError``) weights missing, unexpected, misshapen,
+            non-floating or non-finite (the file and the keys named).
     """
 
     def __init__(self, ckpt: str | os.PathLike, subnet: Optional[Mapping] = None, dtype=None):
@@ -188,7 +212,7 @@ class UpstreamExpert(UpstreamBase):
         source = f"LightHuBERT checkpoint {ckpt}"
         cfg = dict(read.model_cfg)
         subnet = dict(subnet) if subnet is not None else default_subnet(cfg, source)
-        sliced, kept = slice_supernet(read.state_dict, cfg, subnet)
+        sliced, kept = slice_supernet(read.state_dict, cfg, subnet, ckpt)
         dim = int(subnet["embed_dim"])
         base = {**cfg, "encoder_embed_dim": dim, "encoder_layers": len(kept), "layer_type": "transformer",
                 "encoder_attention_heads": int(subnet["heads_num"][0]), "encoder_ffn_embed_dim": int(subnet["ffn_embed"][0])}
@@ -200,12 +224,13 @@ class UpstreamExpert(UpstreamBase):
 
         self.config, self.subnet, self.kept_layers = config, subnet, kept
         self.model = Wav2Vec2Model(config, layer_factory)
-        if config.layer_norm_first:  # the hidden states are the raw layer outputs
-            sliced = {k: v for k, v in sliced.items() if not k.startswith("encoder.layer_norm.")}
         state = rename_fairseq_keys(sliced)
-        if config.layer_norm_first:
+        unused = ("layer_pred_heads.",)
+        if config.layer_norm_first:  # the hidden states are the raw layer outputs
             self.model.encoder.layer_norm = nn.Identity()
-        load_weights(self.model, state, source, extra_ignored_prefixes=("layer_pred_heads.",))
+            unused += ("encoder.layer_norm.",)
+        load_weights(self.model, state, ckpt, extra_ignored_prefixes=unused,
+                     what="the LightHuBERT subnet taken from it")
         self.downsample_rate = config.downsample_rate
         self.receptive_field = config.receptive_field
         self.hidden_sizes = [dim] * (len(kept) + 1)

@@ -288,7 +288,7 @@ class UpstreamExpert(UpstreamBase):
             else:
                 key = next(iter(rename_fairseq_keys({key: value})))
             state[key] = value
-        load_weights(self.model, state, f"MR-HuBERT checkpoint {ckpt}",
+        load_weights(self.model, state, ckpt, what="the MR-HuBERT its config describes",
                      extra_ignored_prefixes=("final_projs.", "label_embs_concat.", "target_glus."))
         base_stride = config.downsample_rate
         self.downsample_rate = base_stride

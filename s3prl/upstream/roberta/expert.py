@@ -38,9 +38,16 @@ from s3prl.modules.bert import RobertaEncoder
 from s3prl.upstream.interface import UpstreamBase, padding_mask
 from s3prl.upstream.wav2vec.expert import UpstreamExpert as Wav2VecExpert
 from s3prl.upstream.wav2vec.expert import masked_group_norm
-from s3prl.util.checkpoint import load_checkpoint, to_plain
+from s3prl.util.checkpoint import (
+    CheckpointKeyError,
+    load_checkpoint,
+    load_state_dict_strict,
+    note_unused_entries,
+    to_plain,
+)
 
-__all__ = ["parse_fairseq_dictionary", "read_roberta_checkpoint", "kmeans_code_ids", "UpstreamExpert"]
+__all__ = ["PREFIX", "TRAINING_ONLY_PREFIXES", "parse_fairseq_dictionary", "read_roberta_checkpoint", "kmeans_code_ids",
+           "UpstreamExpert"]
 
 SPECIALS = ("<s>", "<pad>", "</s>", "<unk>")
 
@@ -70,34 +77,51 @@ def _rename(key: str) -> str:
     return key.replace(".emb_layer_norm.", ".layernorm_embedding.")
 
 
+#: where the encoder's weights live (after :func:`_rename`)
+PREFIX = "encoder.sentence_encoder."
+#: training-only weights of a fairseq RoBERTa: the masked-LM head, fine-tuning heads
+TRAINING_ONLY_PREFIXES = ("encoder.lm_head.", "classification_heads.")
+
+
 def read_roberta_checkpoint(path) -> tuple[dict, dict, dict]:
-    """``(model options, symbol indices, encoder weights with RobertaEncoder names)``.
+    """``(model options, symbol indices, weights)``; the weights keep their full fairseq names,
+    renamed as fairseq's upgrade does (``decoder.`` -> ``encoder.``, ``emb_layer_norm`` ->
+    ``layernorm_embedding``, a stacked ``in_proj`` split into ``q/k/v_proj``): the encoder's
+    are under :data:`PREFIX`. Top-level entries other than ``model_cfg``, ``model_weight`` and
+    ``text_dictionary`` are logged once (:func:`s3prl.util.checkpoint.note_unused_entries`).
 
     Raises:
         ValueError: a missing top-level key (named), or ``encoder_normalize_before`` (pre-LN
             RoBERTa, not released over vq-wav2vec codes).
+        CheckpointKeyError: (a ``ValueError``) ``model_weight`` is not a state dict.
     """
     ckpt = load_checkpoint(path)
     if not isinstance(ckpt, Mapping):
         raise ValueError(f"RoBERTa checkpoint {path} holds a {type(ckpt).__name__}, not a dict")
-    for key in ("model_cfg", "model_weight", "text_dictionary"):
+    read = ("model_cfg", "model_weight", "text_dictionary")
+    for key in read:
         if key not in ckpt:
             raise ValueError(f"RoBERTa checkpoint {path} has no {key!r} (keys: {sorted(map(str, ckpt))})")
+    if not isinstance(ckpt["model_weight"], Mapping):
+        raise CheckpointKeyError(f"checkpoint {path}: model_weight is a {type(ckpt['model_weight']).__name__}, "
+                                 "not a state dict (name -> tensor)")
+    note_unused_entries(path, [k for k in ckpt if k not in read])
     cfg = to_plain(ckpt["model_cfg"])
     if cfg.get("encoder_normalize_before"):
         raise ValueError(f"RoBERTa checkpoint {path}: encoder_normalize_before=True is not supported")
-    prefix = "encoder.sentence_encoder."
-    weights = {}
-    for key, value in ckpt["model_weight"].items():
-        key = _rename(str(key))
-        if key.startswith(prefix):
-            weights[key[len(prefix):]] = value
+    weights = {_rename(str(key)): value for key, value in ckpt["model_weight"].items()}
     # very old fairseq attention: one in_proj (q, k, v stacked), as fairseq's upgrade splits it
-    for key in [k for k in weights if k.endswith("self_attn.in_proj_weight") or k.endswith("self_attn.in_proj_bias")]:
+    for key in [k for k in weights if k.endswith(("self_attn.in_proj_weight", "self_attn.in_proj_bias"))]:
+        if not isinstance(weights[key], Tensor) or weights[key].dim() == 0 or weights[key].size(0) % 3:
+            continue  # left as it is: the strict load names it
         kind = key.rsplit("_", 1)[1]
         for name, part in zip(("q_proj", "k_proj", "v_proj"), weights.pop(key).chunk(3)):
             weights[key.replace(f"in_proj_{kind}", f"{name}.{kind}")] = part
     return cfg, parse_fairseq_dictionary(ckpt["text_dictionary"]), weights
+
+
+def _strip_prefix(key: str) -> str:
+    return key[len(PREFIX):] if key.startswith(PREFIX) else key
 
 
 def kmeans_code_ids(vq: Wav2VecExpert, wavs: Tensor, wavs_len: Tensor) -> tuple[Tensor, Tensor]:
@@ -132,7 +156,9 @@ class UpstreamExpert(UpstreamBase):
     (stride 160 samples, receptive field 465).
 
     Raises:
-        ValueError: layout problems, missing / unexpected weights (named).
+        ValueError: layout problems (:func:`read_roberta_checkpoint`).
+        CheckpointKeyError: (a ``ValueError``) encoder weights missing, unexpected, misshapen,
+            non-floating or non-finite (the file and the keys named).
     """
 
     def __init__(self, ckpt, vq_wav2vec_ckpt, dtype=None):
@@ -146,17 +172,10 @@ class UpstreamExpert(UpstreamBase):
             max_positions=int(cfg.get("max_positions", 512)), padding_idx=1,
             activation=str(cfg.get("activation_fn", "gelu")),
         )
-        expected = self.encoder.state_dict()
-        missing, unexpected = sorted(set(expected) - set(weights)), sorted(set(weights) - set(expected))
-        if missing or unexpected:
-            raise ValueError(f"RoBERTa checkpoint {ckpt}: missing keys {missing[:6]}, unexpected keys "
-                             f"{unexpected[:6]} (names under encoder.sentence_encoder.)")
-        wrong = [k for k, v in expected.items() if tuple(weights[k].shape) != tuple(v.shape)]
-        if wrong:
-            raise ValueError(f"RoBERTa checkpoint {ckpt}: wrong shapes for {wrong[:4]} (dictionary of "
-                             f"{len(self.symbols)} symbols)")
-        with torch.no_grad():
-            self.encoder.load_state_dict({k: v.float() for k, v in weights.items()}, strict=True)
+        load_state_dict_strict(self.encoder, weights, where=ckpt, rename=_strip_prefix,
+                               ignore_prefixes=TRAINING_ONLY_PREFIXES,
+                               what=f"the RoBERTa its model_cfg describes (dictionary of {len(self.symbols)} "
+                                    f"symbols; encoder names under {PREFIX})")
         groups = self.vq_wav2vec.model.vector_quantizer.groups
         self.downsample_rate = self.vq_wav2vec.downsample_rate
         self.receptive_field = self.vq_wav2vec.receptive_field

@@ -39,8 +39,10 @@ from s3prl.upstream.wav2vec2.loading import (
     rename_fairseq_keys,
 )
 from s3prl.upstream.wav2vec2.modules import ConvFeatureEncoder, Wav2Vec2Config, normalize_waveforms
+from s3prl.util.checkpoint import CheckpointKeyError
 
-__all__ = ["ConformerWav2Vec2Model", "UpstreamExpert", "read_conformer_checkpoint"]
+__all__ = ["ConformerWav2Vec2Model", "UpstreamExpert", "read_conformer_checkpoint", "check_rotary_tables",
+           "UNUSED_PREFIXES"]
 
 
 class ConformerWav2Vec2Model(nn.Module):
@@ -94,14 +96,14 @@ def read_conformer_checkpoint(ckpt: str | os.PathLike, **config_overrides) -> tu
 
     Returns:
         ``(config, state_dict, source)``: the architecture (Conformer options in
-        ``config.extra``), the weights to load (renamed; unused ``encoder.pos_conv.*``
-        and the rotary ``inv_freq`` buffers removed), a description for messages.
+        ``config.extra``), the weights (renamed; still with the unused ``encoder.pos_conv.*``
+        and the rotary ``inv_freq`` buffers, see :data:`UNUSED_PREFIXES` and
+        :func:`check_rotary_tables`), a description for messages.
 
     Raises:
         ValueError: not a Conformer checkpoint (``layer_type`` is not ``"conformer"``:
             use the wav2vec2 entries), an attention other than ESPnet-style
-            (``attn_type: espnet``), a position type other than ``rel_pos`` / ``rope``,
-            or a stored rotary ``inv_freq`` that differs from base 10000's.
+            (``attn_type: espnet``), or a position type other than ``rel_pos`` / ``rope``.
     """
     read = read_fairseq_checkpoint(ckpt)
     cfg = dict(read.model_cfg)
@@ -120,19 +122,32 @@ def read_conformer_checkpoint(ckpt: str | os.PathLike, **config_overrides) -> tu
     base = {**cfg, "layer_type": "transformer", "activation_fn": "gelu"}
     config = config_from_fairseq(base, read.task_cfg, **config_overrides)
     config.extra = {**config.extra, **extra}
-    state = {}
-    head_dim = config.embed_dim // config.num_heads
-    expected_inv_freq = rotary_inv_freq(head_dim)
-    for key, value in rename_fairseq_keys(read.state_dict).items():
-        if key.startswith("encoder.pos_conv."):
-            continue
-        if key.endswith(".rotary_emb.inv_freq"):
-            if value.shape != expected_inv_freq.shape or not torch.allclose(value.float(), expected_inv_freq,
-                                                                             rtol=1e-5, atol=1e-6):
-                raise ValueError(f"{source}: {key} is not the base-10000 rotary frequency table")
-            continue
-        state[key] = value
+    state = rename_fairseq_keys(read.state_dict)
     return config, state, source
+
+
+#: checkpoint weights the Conformer upstream does not read: fairseq builds the
+#: convolutional positional embedding even for Conformer encoders, which never call it
+UNUSED_PREFIXES = ("encoder.pos_conv.",)
+#: suffix of fairseq's stored rotary frequency tables (recomputed here, checked)
+ROTARY_SUFFIX = ".rotary_emb.inv_freq"
+
+
+def check_rotary_tables(state: dict, config: Wav2Vec2Config, ckpt) -> None:
+    """Check the rotary ``inv_freq`` tables a fairseq ``rope`` checkpoint stores (the
+    model recomputes them) against base 10000's (:func:`s3prl.modules.position.rotary_inv_freq`).
+
+    Raises:
+        CheckpointKeyError: (a ``ValueError``) a table of another shape, dtype or value,
+            naming ``ckpt`` and the key.
+    """
+    expected = rotary_inv_freq(config.embed_dim // config.num_heads)
+    for key, value in sorted(state.items()):
+        if not key.endswith(ROTARY_SUFFIX):
+            continue
+        if not (isinstance(value, Tensor) and value.is_floating_point() and value.shape == expected.shape
+                and torch.allclose(value.float(), expected, rtol=1e-5, atol=1e-6)):
+            raise CheckpointKeyError(f"checkpoint {ckpt}: {key} is not the base-10000 rotary frequency table")
 
 
 class UpstreamExpert(UpstreamBase):
@@ -149,6 +164,8 @@ class UpstreamExpert(UpstreamBase):
     Raises:
         ValueError: see :func:`read_conformer_checkpoint` and
             :func:`s3prl.upstream.wav2vec2.loading.load_weights` (missing / unexpected keys).
+        CheckpointKeyError: (a ``ValueError``) weights missing, unexpected, misshapen,
+            non-floating or non-finite, or a stored rotary table that is not base 10000's.
     """
 
     def __init__(self, ckpt: str | os.PathLike, dtype: Optional[torch.dtype] = None, **config_overrides):
@@ -156,7 +173,10 @@ class UpstreamExpert(UpstreamBase):
         config, state, source = read_conformer_checkpoint(ckpt, **config_overrides)
         self.config = config
         self.model = ConformerWav2Vec2Model(config)
-        load_weights(self.model, state, source)
+        rotary = [k for k in state if k.endswith(ROTARY_SUFFIX)]
+        load_weights(self.model, state, ckpt, extra_ignored_keys=rotary, extra_ignored_prefixes=UNUSED_PREFIXES,
+                     what="the wav2vec 2.0 Conformer its config describes")
+        check_rotary_tables(state, config, ckpt)
         self.downsample_rate = config.downsample_rate
         self.receptive_field = config.receptive_field
         self.hidden_sizes = [config.embed_dim] * (config.num_layers + 1)
