@@ -356,20 +356,38 @@ def _shard(batch, rank: int, world: int):
     return [take(wavs), *[take(o) for o in others]], scale
 
 
-class _SkipBatches:
-    """A batch sampler without its first ``skip`` batches (indices only: no audio is read)."""
+class _ListedBatches:
+    """A batch sampler replaying a fixed list of batches (lists of dataset indices)."""
 
-    def __init__(self, batch_sampler, skip: int):
-        self.batch_sampler = batch_sampler
-        self.skip = skip
+    def __init__(self, batches: list):
+        self.batches = batches
 
     def __len__(self) -> int:
-        return max(0, len(self.batch_sampler) - self.skip)
+        return len(self.batches)
 
     def __iter__(self):
-        for i, batch in enumerate(self.batch_sampler):
-            if i >= self.skip:
-                yield batch
+        return iter(self.batches)
+
+
+class _SeededGlobalRNG:
+    """Context: torch's, NumPy's and Python's global RNGs seeded with ``seed`` inside, and
+    restored to their outer states on exit (draws inside never shift the outer stream)."""
+
+    def __init__(self, seed: int):
+        self.seed = int(seed) % (2**63)
+
+    def __enter__(self):
+        self.saved = (torch.get_rng_state(), np.random.get_state(), random.getstate())
+        torch.manual_seed(self.seed)
+        np.random.seed(self.seed % (2**32))
+        random.seed(self.seed)
+        return self
+
+    def __exit__(self, *exc):
+        torch.set_rng_state(self.saved[0])
+        np.random.set_state(self.saved[1])
+        random.setstate(self.saved[2])
+        return False
 
 
 class TrainBatches:
@@ -381,6 +399,10 @@ class TrainBatches:
     the batches already trained on in the epoch; after a resume the first ones
     are skipped (at the batch-sampler level when the loader has one, without
     loading their audio), so the data order equals an uninterrupted run's.
+    Building and listing the epoch's batches runs under a global RNG seeded from
+    ``seed`` and the epoch and restored afterwards, so any task loader (even
+    ``DataLoader(shuffle=True)`` without a generator) gives the same order after a
+    resume and never shifts the global random stream (dropout, SpecAugment).
     """
 
     def __init__(self, expert, trainer, rank: int, world: int, seed: int = 0):
@@ -394,7 +416,8 @@ class TrainBatches:
 
     def __len__(self) -> int:
         if self._len is None:
-            self._len = len(self.expert.get_dataloader("train", epoch=0))
+            with _SeededGlobalRNG(self.seed * 100003):
+                self._len = len(self.expert.get_dataloader("train", epoch=0))
         return self._len
 
     def state_dict(self) -> dict:
@@ -405,39 +428,53 @@ class TrainBatches:
         self._skip = (int(state["epoch"]), int(state["batches"]))
 
     def _loader(self, epoch: int):
-        loader = self.expert.get_dataloader("train", epoch=epoch)
         skip = 0
         if self._skip is not None and self._skip[0] == epoch:
             skip = self._skip[1]
         self._skip = None
         from torch.utils.data import DataLoader, IterableDataset
 
-        if (isinstance(loader, DataLoader) and loader.batch_sampler is not None
-                and not isinstance(loader.dataset, IterableDataset)):
-            # Rebuilt around the same batch sampler, with the batches already trained on
-            # skipped (indices only, no audio read). The loader's generator draws the
-            # workers' base seed, then the sampler's permutation, as in an uninterrupted run;
-            # a loader without one gets a generator seeded from --seed and the epoch, so that
-            # iterating never draws from torch's global RNG (which a resume restores at
-            # another moment than the epoch start).
+        # Everything random about the epoch's order is drawn inside a global RNG seeded from
+        # --seed and the epoch (and restored afterwards): a sampler without a generator of its
+        # own (DataLoader(shuffle=True) without one) then gives the same order in a resumed run,
+        # whose global RNG a checkpoint restored at another moment than the epoch start, and
+        # training's random stream (dropout, SpecAugment) never depends on the loader.
+        epoch_seed = self.seed * 100003 + epoch
+        with _SeededGlobalRNG(epoch_seed):
+            loader = self.expert.get_dataloader("train", epoch=epoch)
+            if not (isinstance(loader, DataLoader) and loader.batch_sampler is not None
+                    and not isinstance(loader.dataset, IterableDataset)):
+                # no batch sampler to replay: iterate the task's loader (skipped batches are read)
+                it = iter(loader)
+                if skip > 0:
+                    import itertools
+
+                    it = itertools.islice(it, skip, None)
+                return it
+            # The epoch's batches are listed exactly as the loader's iterator would draw them:
+            # first the workers' base seed from the loader's generator (torch's DataLoader
+            # iterator does this when it starts), then the batch sampler (e.g. a RandomSampler
+            # sharing that generator). The loader is rebuilt around the listed batches minus the
+            # ones already trained on (indices only, no audio read), with a generator in the
+            # state the task's one had, so the workers get the same base seed too.
             generator = loader.generator
             if generator is None:
-                generator = torch.Generator().manual_seed(self.seed * 100003 + epoch)
-            extra = {}
-            if loader.num_workers > 0:
-                extra = {"prefetch_factor": loader.prefetch_factor,
-                         "multiprocessing_context": loader.multiprocessing_context}
-            return DataLoader(
-                loader.dataset, batch_sampler=_SkipBatches(loader.batch_sampler, skip),
-                collate_fn=loader.collate_fn, num_workers=loader.num_workers,
-                pin_memory=loader.pin_memory, timeout=loader.timeout,
-                worker_init_fn=loader.worker_init_fn, generator=generator, **extra,
-            )
-        if skip <= 0:
-            return loader
-        import itertools
-
-        return itertools.islice(iter(loader), skip, None)
+                generator = torch.Generator().manual_seed(epoch_seed)
+            start = generator.get_state()
+            torch.empty((), dtype=torch.int64).random_(generator=generator)
+            batches = [list(b) for b in loader.batch_sampler]
+        replay = torch.Generator()
+        replay.set_state(start)
+        extra = {}
+        if loader.num_workers > 0:
+            extra = {"prefetch_factor": loader.prefetch_factor,
+                     "multiprocessing_context": loader.multiprocessing_context}
+        return iter(DataLoader(
+            loader.dataset, batch_sampler=_ListedBatches(batches[skip:]),
+            collate_fn=loader.collate_fn, num_workers=loader.num_workers,
+            pin_memory=loader.pin_memory, timeout=loader.timeout,
+            worker_init_fn=loader.worker_init_fn, generator=replay, **extra,
+        ))
 
     def __iter__(self):
         for batch in self._loader(int(self.trainer.current_epoch)):
