@@ -326,3 +326,63 @@ def test_train_batches_resume_mid_epoch(kind):
     torch.manual_seed(123)  # a restored RNG: another state than at the epoch start
     assert epoch(skip=3) == full[3:]
     assert epoch() == full
+
+
+def test_evaluate_writes_metrics_next_to_the_checkpoint(full_run, tmp_path):
+    """Without -p, ``<split>-metrics.json`` goes to the checkpoint's folder (not the expdir saved
+    in the checkpoint); -p chooses another folder."""
+    full_dir, _ = full_run
+    moved = tmp_path / "moved"
+    moved.mkdir()
+    (moved / "best.ckpt").write_bytes((full_dir / "dev-best.ckpt").read_bytes())
+    before = (full_dir / "test-metrics.json").exists()
+    assert runner.main(["-m", "evaluate", "-e", str(moved / "best.ckpt"), "-t", "test"]) == 0
+    result = json.loads((moved / "test-metrics.json").read_text())
+    assert result["checkpoint"] == str(moved / "best.ckpt") and "example/test-acc" in result["metrics"]
+    assert (full_dir / "test-metrics.json").exists() == before
+    out = tmp_path / "elsewhere"
+    assert runner.main(["-m", "evaluate", "-e", str(moved / "best.ckpt"), "-t", "dev", "-p", str(out)]) == 0
+    assert json.loads((out / "dev-metrics.json").read_text())["split"] == "dev"
+    assert not (moved / "dev-metrics.json").exists()
+
+
+def _with_config(src, dst, downstream, edit):
+    """A copy of checkpoint ``src`` for ``downstream`` whose saved config ``edit`` changed."""
+    ckpt = torch.load(src, map_location="cpu", weights_only=True)
+    ckpt["s3prl"]["args"]["downstream"] = downstream
+    ckpt["s3prl"]["config"] = edit(ckpt["s3prl"]["config"])
+    torch.save(ckpt, dst)
+    return dst
+
+
+def test_overrides_add_schema_keys_to_a_restored_config(full_run, tmp_path):
+    """-o may add a key the checkpoint's config lacks when the task's own config.yaml has it;
+    an unknown key is still an error naming it."""
+    from s3prl.downstream.config import load_config
+
+    full_dir, _ = full_run
+
+    def drop_dropout(config):
+        del config["downstream_expert"]["modelrc"]["dropout"]
+        return config
+
+    old = _with_config(full_dir / "dev-best.ckpt", tmp_path / "old.ckpt", "example", drop_dropout)
+    _, config, _ = runner.resolve(["-m", "evaluate", "-e", str(old), "-o", "downstream_expert.modelrc.dropout=0.2"])
+    assert config["downstream_expert"]["modelrc"]["dropout"] == 0.2
+    with pytest.raises(ConfigError, match=r"'downstream_expert.modelrc.dropuot' \(did you mean dropout"):
+        runner.resolve(["-m", "evaluate", "-e", str(old), "-o", "downstream_expert.modelrc.dropuot=0.2"])
+
+    def asr_without_decoder(config):
+        asr = load_config(REPO / "s3prl/downstream/asr/config.yaml")
+        del asr["downstream_expert"]["datarc"]["decoder_args"]
+        return asr
+
+    asr = _with_config(full_dir / "dev-best.ckpt", tmp_path / "asr.ckpt", "asr", asr_without_decoder)
+    _, config, _ = runner.resolve(["-m", "evaluate", "-e", str(asr), "-o",
+                                   "downstream_expert.datarc.decoder_args.decoder_type=kenlm,,"
+                                   "downstream_expert.datarc.decoder_args.kenlm_model=/lm/4-gram.arpa"])
+    assert config["downstream_expert"]["datarc"]["decoder_args"] == {
+        "decoder_type": "kenlm", "kenlm_model": "/lm/4-gram.arpa"}
+    with pytest.raises(ConfigError, match=r"'downstream_expert.datarc.decoder_args.kenlm_path'"):
+        runner.resolve(["-m", "evaluate", "-e", str(asr), "-o",
+                        "downstream_expert.datarc.decoder_args.kenlm_path=/lm/4-gram.arpa"])

@@ -12,7 +12,7 @@ Modes:
 * ``-m train``: train ``-d`` on ``-u``; ``-e EXPDIR_OR_CKPT`` (or ``-a``) resumes
   from the newest ``states-<step>.ckpt``;
 * ``-m evaluate -e CKPT -t SPLIT``: prints the metrics and writes
-  ``EXPDIR/<split>-metrics.json``;
+  ``EXPDIR/<split>-metrics.json``, where EXPDIR is ``-p`` or else the checkpoint's folder;
 * ``-m inference -e CKPT -i WAV...``: writes ``EXPDIR/inference.jsonl`` from the
   task's ``predict``.
 
@@ -74,7 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="runner.total_steps=300 (repeatable), or s3prl's "
                         "config.runner.total_steps=300,,args.seed=2")
     p.add_argument("-n", "--expname", default=None, help="experiment name (expdir result/downstream/NAME)")
-    p.add_argument("-p", "--expdir", default=None, help="experiment folder (overrides -n's default)")
+    p.add_argument("-p", "--expdir", default=None,
+                   help="experiment folder (overrides -n's default; with -e: default the checkpoint's folder)")
     p.add_argument("-u", "--upstream", default=None, help="upstream entry name (s3prl.hub.options())")
     p.add_argument("-k", "--upstream-ckpt", "--upstream_ckpt", dest="upstream_ckpt", default=None,
                    help="upstream checkpoint path or URL (default: the entry's official one)")
@@ -241,6 +242,7 @@ def resolve(argv=None) -> tuple[argparse.Namespace, dict, Path | None]:
                 )
         for key in CHANGEABLE_ARGS:
             saved[key] = getattr(args, key)
+        # results (metrics, predictions, new checkpoints) go next to the checkpoint, unless -p
         saved["expdir"] = args.expdir or str(ckpt_path.parent)
         args = argparse.Namespace(**{**vars(args), **saved})
         config = record["config"]
@@ -261,8 +263,13 @@ def resolve(argv=None) -> tuple[argparse.Namespace, dict, Path | None]:
 
     for key, value in arg_items.items():
         setattr(args, key, value)
-    config = validate_config(apply_overrides(config, config_items), source=f"config of {args.downstream}")
     check_downstream(args.downstream)
+    # the task's shipped config.yaml is the schema of known keys: an override may add one of
+    # them to a config that lacks it (e.g. a checkpoint's config, or a -c yaml)
+    schema_path = DOWNSTREAM_DIR / args.downstream / "config.yaml"
+    schema = load_config(schema_path) if schema_path.is_file() else None
+    config = validate_config(apply_overrides(config, config_items, schema=schema),
+                             source=f"config of {args.downstream}")
     if args.cache_features and args.upstream_trainable:
         raise ValueError("--cache-features needs a frozen upstream (drop -f/--upstream-trainable)")
     if isinstance(args.upstream_kwargs, str):  # from an args.upstream_kwargs override
