@@ -386,3 +386,28 @@ def test_overrides_add_schema_keys_to_a_restored_config(full_run, tmp_path):
     with pytest.raises(ConfigError, match=r"'downstream_expert.datarc.decoder_args.kenlm_path'"):
         runner.resolve(["-m", "evaluate", "-e", str(asr), "-o",
                         "downstream_expert.datarc.decoder_args.kenlm_path=/lm/4-gram.arpa"])
+
+
+def test_inference_calls_the_experts_postprocess(full_run, tmp_path, monkeypatch, capsys):
+    """After inference.jsonl is written the runner calls the expert's optional
+    ``inference_postprocess(paths, predictions, expdir)`` (sv_voxceleb1 scores trials there)."""
+    from s3prl.downstream.example.expert import DownstreamExpert
+
+    full_dir, _ = full_run
+    calls = []
+
+    def postprocess(self, paths, predictions, expdir):
+        assert (Path(expdir) / "inference.jsonl").is_file()  # called after it is written
+        calls.append((paths, predictions, expdir))
+        out = Path(expdir) / "scores.txt"
+        out.write_text("x\n")
+        return [str(out)]
+
+    monkeypatch.setattr(DownstreamExpert, "inference_postprocess", postprocess, raising=False)
+    out_dir = tmp_path / "inf"
+    wavs = sorted(str(p) for p in (REPO / "sample_speech").glob("*.wav"))[:2]
+    assert runner.main(["-m", "inference", "-e", str(full_dir / "dev-best.ckpt"), "-p", str(out_dir),
+                        "-i", *wavs]) == 0
+    lines = [json.loads(x) for x in (out_dir / "inference.jsonl").read_text().splitlines()]
+    assert calls == [([x["wav"] for x in lines], [x["prediction"] for x in lines], str(out_dir))]
+    assert str(out_dir / "scores.txt") in capsys.readouterr().out

@@ -983,7 +983,9 @@ def evaluate(args, config: dict, ckpt_path: Path) -> dict:
 
 
 def inference(args, config: dict, ckpt_path: Path) -> Path:
-    """``-m inference``: the task's ``predict`` on wav files; writes ``EXPDIR/inference.jsonl``."""
+    """``-m inference``: the task's ``predict`` on wav files; writes ``EXPDIR/inference.jsonl``
+    (lines ``{"wav": path, "prediction": ...}``), then calls the expert's optional
+    ``inference_postprocess(paths, predictions, expdir)`` (returns the files it wrote)."""
     from s3prl.extract import find_audio_files
     from s3prl.util.audio import load_audio
 
@@ -1002,7 +1004,7 @@ def inference(args, config: dict, ckpt_path: Path) -> Path:
     if not callable(getattr(module.expert, "predict", None)):
         raise ValueError(f"downstream {args.downstream!r} has no predict(): -m inference is not available")
     device = torch.device(_accelerator(args.device)[1])
-    lines = []
+    lines, predictions = [], []
     with torch.no_grad():
         for start in range(0, len(files), args.batch_size):
             chunk = files[start:start + args.batch_size]
@@ -1017,10 +1019,16 @@ def inference(args, config: dict, ckpt_path: Path) -> Path:
                 preds = module.expert.predict(features, features_len)
             for f, pred in zip(chunk, preds):
                 lines.append(json.dumps({"wav": str(f), "prediction": pred}))
+                predictions.append(pred)
     out = Path(args.expdir) / "inference.jsonl"
     out.parent.mkdir(parents=True, exist_ok=True)
     _write_text_atomic(out, "\n".join(lines) + ("\n" if lines else ""))
     print(f"wrote {len(lines)} predictions to {out}")
+    postprocess = getattr(module.expert, "inference_postprocess", None)
+    if callable(postprocess):  # optional hook, e.g. sv_voxceleb1's trial scores
+        written = postprocess([str(f) for f in files], predictions, str(args.expdir))
+        for path in written or []:
+            print(f"wrote {path}")
     return out
 
 
