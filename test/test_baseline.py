@@ -224,6 +224,78 @@ def test_kaldi_no_snip_edges_and_energy(speech):
     assert np.abs(ours[0, :, 0].numpy() - ref[:, 0]).max() <= ATOL
 
 
+def _np_kaldi_power(x: np.ndarray, window: str, preemph: float, dc: bool, raw: bool,
+                    snip: bool, pow2: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Kaldi ``ExtractWindow`` + ``ProcessWindow`` frame by frame in float64 numpy (from
+    ``feature-window.cc``): frame ``f`` starts at ``f * 160`` (snip edges) or
+    ``f * 160 + 80 - 200`` with samples outside the wav reflected (``-1 -> 0``); DC
+    removal, raw log energy, pre-emphasis ``x[j] -= a x[j - 1]`` from the end
+    (``x[0] -= a x[0]``), window, zero padding, |rfft|^2."""
+    size, shift, T = 400, 160, x.size
+    n_frames = 1 + (T - size) // shift if snip else (T + shift // 2) // shift
+    n = np.arange(size)
+    a = 2 * np.pi / (size - 1)
+    win = {"povey": (0.5 - 0.5 * np.cos(a * n)) ** 0.85, "hamming": 0.54 - 0.46 * np.cos(a * n),
+           "rectangular": np.ones(size)}[window]  # fmt: skip
+    n_fft = 512 if pow2 else size
+    power, energy = [], []
+    for f in range(n_frames):
+        start = f * shift if snip else f * shift + shift // 2 - size // 2
+        idx = np.arange(start, start + size)
+        idx = np.where(idx < 0, -idx - 1, idx)
+        idx = np.where(idx >= T, 2 * T - 1 - idx, idx)
+        fr = x[idx].copy()
+        if dc:
+            fr -= fr.mean()
+        if raw:
+            energy.append(max((fr * fr).sum(), F.FLT_EPSILON))
+        for j in range(size - 1, 0, -1):
+            fr[j] -= preemph * fr[j - 1]
+        fr[0] -= preemph * fr[0]
+        fr *= win
+        if not raw:
+            energy.append(max((fr * fr).sum(), F.FLT_EPSILON))
+        power.append(np.abs(np.fft.rfft(fr, n=n_fft)) ** 2)
+    return np.stack(power), np.log(np.array(energy))
+
+
+@pytest.mark.parametrize(
+    "window,preemph,dc,raw,snip,pow2",
+    [("povey", 0.97, True, True, True, True), ("hamming", 0.5, True, False, True, True),
+     ("rectangular", 0.0, False, True, False, False), ("povey", 0.97, True, False, False, True)],
+)  # fmt: skip
+def test_kaldi_power_options_step_by_step(speech, window, preemph, dc, raw, snip, pow2):
+    """The batched power spectrum (pre-emphasis on the whole wav, DC removal folded
+    after the window) equals Kaldi's frame-by-frame steps in float64 (1e-9 of the
+    largest bin), for each wav of a padded batch of real speech (one with a DC offset)."""
+    a, b = speech[2][1], speech[0][1]  # LibriSpeech (32720 samples), AudioMNIST (8618)
+    wavs = [a[:9600], a[16000:21600] + 0.4, b[:8000]]
+    lens = torch.tensor([w.numel() for w in wavs])
+    batch = torch.nn.utils.rnn.pad_sequence(wavs, batch_first=True).double()
+    spec, log_e, n = F.kaldi_power_spectrum(
+        batch, lens, window_type=window, preemphasis_coefficient=preemph, remove_dc_offset=dc,
+        raw_energy=raw, snip_edges=snip, round_to_power_of_two=pow2,
+    )  # fmt: skip
+    for i, w in enumerate(wavs):
+        ref_p, ref_e = _np_kaldi_power(w.double().numpy(), window, preemph, dc, raw, snip, pow2)
+        assert int(n[i]) == len(ref_p)
+        ours = spec[i, : len(ref_p)].numpy()
+        assert ours.shape == ref_p.shape
+        assert np.abs(ours - ref_p).max() <= 1e-9 * ref_p.max()
+        np.testing.assert_allclose(log_e[i, : len(ref_e)].numpy(), ref_e, rtol=0, atol=1e-9)
+
+
+def test_kaldi_functions_on_wavs_shorter_than_a_frame():
+    """No frame at all (every wav < 400 samples): empty outputs of the right width."""
+    x = torch.randn(2, 300, dtype=torch.float64)
+    lens = torch.tensor([300, 200])
+    for fn, dim in [(F.kaldi_fbank, 23), (F.kaldi_mfcc, 13), (F.kaldi_spectrogram, 257)]:
+        out, n = fn(x, lens)
+        assert out.shape == (2, 0, dim) and n.tolist() == [0, 0]
+    spec, log_e, _ = F.kaldi_power_spectrum(x, lens)
+    assert spec.shape == (2, 0, 257) and log_e.shape == (2, 0)
+
+
 # --------------------------------------------------------------------------- #
 # mel / linear against librosa
 # --------------------------------------------------------------------------- #

@@ -47,5 +47,5 @@ def test_collection_page_shows_registry_facts(built_docs):
 
 def test_docs_pages_exist(built_docs):
     for page in ("index", "upstreams", "extraction", "how_to_add_upstream", "interface", "downstream",
-                 "how_to_add_downstream"):
+                 "how_to_add_downstream", "downstream_tasks", "downstream_sequence_tasks"):
         assert (built_docs / f"{page}.html").is_file()
