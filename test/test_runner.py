@@ -72,7 +72,10 @@ def full_run(tmp_path_factory):
             "-o", "runner.total_steps=240,,config.runner.save_step=20,,config.runner.eval_step=60",
             "-o", "runner.log_step=20", "-o", "runner.max_keep=3",
             # SpecAugment draws from torch's global RNG: the resume must restore it
-            "-o", "specaug={time_warp_window: 2, freq_mask_width_range: [0, 4], time_mask_width_range: [0, 5]}"]
+            "-o", "specaug={time_warp_window: 2, freq_mask_width_range: [0, 4], time_mask_width_range: [0, 5]}",
+            # dropout in the head draws from the global RNG too; 72 utterances / batch 8 =
+            # 9 batches an epoch, so every save (a multiple of 20 below 180) is mid-epoch
+            "-o", "downstream_expert.modelrc.dropout=0.3", "-o", "downstream_expert.datarc.train_size=72"]
     assert runner.main(argv) == 0
     return expdir, argv
 
@@ -98,7 +101,8 @@ def test_sigkill_then_resume_equals_uninterrupted(full_run, tmp_path, capsys):
         if proc.poll() is None and killed_at is None:
             proc.kill()
         proc.wait()
-    assert killed_at is not None and killed_at < 240, "the run finished before it could be killed"
+    assert killed_at is not None and killed_at < 180, "the run finished before it could be killed"
+    assert killed_at % 9 != 0  # in the middle of an epoch
     assert proc.returncode == -signal.SIGKILL
     assert not (expdir / "states-240.ckpt").exists()
     (expdir / f".states-{killed_at + 20}.ckpt.tmp").write_bytes(b"partial")  # as a kill mid-save leaves
@@ -269,3 +273,141 @@ def test_frozen_upstream_stays_in_eval_mode_without_autograd(tmp_path):
     loss = module.expert("train", features, features_len, torch.tensor([0, 1]), records=module.train_records)
     loss.backward()
     assert module.expert.classifier.weight.grad is not None
+
+
+class _IndexSet(torch.utils.data.Dataset):
+    def __len__(self):
+        return 20
+
+    def __getitem__(self, i):
+        return i
+
+
+class _Expert:
+    """A task whose train loader is one of the ways a task may shuffle."""
+
+    def __init__(self, kind):
+        self.kind = kind
+
+    def get_dataloader(self, split, epoch=0):
+        from torch.utils.data import DataLoader, RandomSampler
+
+        g = torch.Generator().manual_seed(100 + epoch)
+        collate = lambda items: [torch.tensor(items)]  # noqa: E731
+        if self.kind == "loader-generator":  # DataLoader(shuffle=True, generator=g)
+            return DataLoader(_IndexSet(), batch_size=3, shuffle=True, generator=g, collate_fn=collate)
+        if self.kind == "global-rng":  # no generator anywhere: the sampler draws from torch's RNG
+            return DataLoader(_IndexSet(), batch_size=3, shuffle=True, collate_fn=collate)
+        return DataLoader(_IndexSet(), batch_size=3, sampler=RandomSampler(_IndexSet(), generator=g),
+                          collate_fn=collate)
+
+
+@pytest.mark.parametrize("kind", ["loader-generator", "global-rng", "sampler-generator"])
+def test_train_batches_resume_mid_epoch(kind):
+    """A resume in the middle of an epoch continues the epoch's order, whatever the global RNG
+    holds, and iterating never draws from the global RNG (dropout's stream)."""
+    from types import SimpleNamespace
+
+    trainer = SimpleNamespace(current_epoch=1)
+
+    def epoch(skip=None):
+        batches = runner.TrainBatches(_Expert(kind), trainer, 0, 1, seed=5)
+        if skip is not None:
+            batches.load_state_dict({"epoch": 1, "batches": skip})
+        return [d["batch"][0].tolist() for d in batches]
+
+    torch.manual_seed(0)
+    before = torch.get_rng_state()
+    full = epoch()
+    assert torch.equal(torch.get_rng_state(), before)
+    assert sorted(sum(full, [])) == list(range(20)) and len(full) == 7
+    if kind == "loader-generator":  # the order the task's own loader iterates
+        assert full == [b[0].tolist() for b in _Expert(kind).get_dataloader("train", epoch=1)]
+    torch.manual_seed(123)  # a restored RNG: another state than at the epoch start
+    assert epoch(skip=3) == full[3:]
+    assert epoch() == full
+
+
+def test_evaluate_writes_metrics_next_to_the_checkpoint(full_run, tmp_path):
+    """Without -p, ``<split>-metrics.json`` goes to the checkpoint's folder (not the expdir saved
+    in the checkpoint); -p chooses another folder."""
+    full_dir, _ = full_run
+    moved = tmp_path / "moved"
+    moved.mkdir()
+    (moved / "best.ckpt").write_bytes((full_dir / "dev-best.ckpt").read_bytes())
+    before = (full_dir / "test-metrics.json").exists()
+    assert runner.main(["-m", "evaluate", "-e", str(moved / "best.ckpt"), "-t", "test"]) == 0
+    result = json.loads((moved / "test-metrics.json").read_text())
+    assert result["checkpoint"] == str(moved / "best.ckpt") and "example/test-acc" in result["metrics"]
+    assert (full_dir / "test-metrics.json").exists() == before
+    out = tmp_path / "elsewhere"
+    assert runner.main(["-m", "evaluate", "-e", str(moved / "best.ckpt"), "-t", "dev", "-p", str(out)]) == 0
+    assert json.loads((out / "dev-metrics.json").read_text())["split"] == "dev"
+    assert not (moved / "dev-metrics.json").exists()
+
+
+def _with_config(src, dst, downstream, edit):
+    """A copy of checkpoint ``src`` for ``downstream`` whose saved config ``edit`` changed."""
+    ckpt = torch.load(src, map_location="cpu", weights_only=True)
+    ckpt["s3prl"]["args"]["downstream"] = downstream
+    ckpt["s3prl"]["config"] = edit(ckpt["s3prl"]["config"])
+    torch.save(ckpt, dst)
+    return dst
+
+
+def test_overrides_add_schema_keys_to_a_restored_config(full_run, tmp_path):
+    """-o may add a key the checkpoint's config lacks when the task's own config.yaml has it;
+    an unknown key is still an error naming it."""
+    from s3prl.downstream.config import load_config
+
+    full_dir, _ = full_run
+
+    def drop_dropout(config):
+        del config["downstream_expert"]["modelrc"]["dropout"]
+        return config
+
+    old = _with_config(full_dir / "dev-best.ckpt", tmp_path / "old.ckpt", "example", drop_dropout)
+    _, config, _ = runner.resolve(["-m", "evaluate", "-e", str(old), "-o", "downstream_expert.modelrc.dropout=0.2"])
+    assert config["downstream_expert"]["modelrc"]["dropout"] == 0.2
+    with pytest.raises(ConfigError, match=r"'downstream_expert.modelrc.dropuot' \(did you mean dropout"):
+        runner.resolve(["-m", "evaluate", "-e", str(old), "-o", "downstream_expert.modelrc.dropuot=0.2"])
+
+    def asr_without_decoder(config):
+        asr = load_config(REPO / "s3prl/downstream/asr/config.yaml")
+        del asr["downstream_expert"]["datarc"]["decoder_args"]
+        return asr
+
+    asr = _with_config(full_dir / "dev-best.ckpt", tmp_path / "asr.ckpt", "asr", asr_without_decoder)
+    _, config, _ = runner.resolve(["-m", "evaluate", "-e", str(asr), "-o",
+                                   "downstream_expert.datarc.decoder_args.decoder_type=kenlm,,"
+                                   "downstream_expert.datarc.decoder_args.kenlm_model=/lm/4-gram.arpa"])
+    assert config["downstream_expert"]["datarc"]["decoder_args"] == {
+        "decoder_type": "kenlm", "kenlm_model": "/lm/4-gram.arpa"}
+    with pytest.raises(ConfigError, match=r"'downstream_expert.datarc.decoder_args.kenlm_path'"):
+        runner.resolve(["-m", "evaluate", "-e", str(asr), "-o",
+                        "downstream_expert.datarc.decoder_args.kenlm_path=/lm/4-gram.arpa"])
+
+
+def test_inference_calls_the_experts_postprocess(full_run, tmp_path, monkeypatch, capsys):
+    """After inference.jsonl is written the runner calls the expert's optional
+    ``inference_postprocess(paths, predictions, expdir)`` (sv_voxceleb1 scores trials there)."""
+    from s3prl.downstream.example.expert import DownstreamExpert
+
+    full_dir, _ = full_run
+    calls = []
+
+    def postprocess(self, paths, predictions, expdir):
+        assert (Path(expdir) / "inference.jsonl").is_file()  # called after it is written
+        calls.append((paths, predictions, expdir))
+        out = Path(expdir) / "scores.txt"
+        out.write_text("x\n")
+        return [str(out)]
+
+    monkeypatch.setattr(DownstreamExpert, "inference_postprocess", postprocess, raising=False)
+    out_dir = tmp_path / "inf"
+    wavs = sorted(str(p) for p in (REPO / "sample_speech").glob("*.wav"))[:2]
+    assert runner.main(["-m", "inference", "-e", str(full_dir / "dev-best.ckpt"), "-p", str(out_dir),
+                        "-i", *wavs]) == 0
+    lines = [json.loads(x) for x in (out_dir / "inference.jsonl").read_text().splitlines()]
+    assert calls == [([x["wav"] for x in lines], [x["prediction"] for x in lines], str(out_dir))]
+    assert str(out_dir / "scores.txt") in capsys.readouterr().out

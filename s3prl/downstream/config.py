@@ -153,36 +153,49 @@ def parse_overrides(overrides) -> tuple[list[tuple[str, object]], dict]:
     return config_items, arg_items
 
 
-def apply_overrides(config: dict, items, source: str = "override") -> dict:
+def apply_overrides(config: dict, items, source: str = "override", schema: dict | None = None) -> dict:
     """Set dotted keys in a copy of ``config``.
 
-    New keys are accepted only where the runner knows them: a ``runner.*`` key of
-    :data:`RUNNER_DEFAULTS`, any key under ``optimizer`` / ``scheduler`` /
-    ``specaug`` (their options, checked when they are built), and a whole new top-level section of :data:`TOP_KEYS`. Any other
-    key must already exist in the config (a typo in
-    ``downstream_expert.datarc.*`` is an error, not a silently unused value).
+    New keys are accepted only where the runner or the task knows them: a ``runner.*``
+    key of :data:`RUNNER_DEFAULTS`, any key under ``optimizer`` / ``scheduler`` /
+    ``specaug`` (their options, checked when they are built), a whole new top-level
+    section of :data:`TOP_KEYS`, and any key of ``schema`` (the task's own shipped
+    ``config.yaml``: e.g. asr's ``downstream_expert.datarc.decoder_args.decoder_type`` added
+    to a config restored from a checkpoint that lacks it). Any other key must already exist
+    in the config (a typo in ``downstream_expert.datarc.*`` is an error, not a silently
+    unused value).
+
+    Args:
+        config: the config (not modified).
+        items: ``[(dotted_key, value), ...]`` from :func:`parse_overrides`.
+        source: what to name in error messages.
+        schema: the task's default config (a nested dict) or ``None``.
 
     Raises:
-        ConfigError: the key does not exist (named, with close names), or it
-            descends into a value that is not a mapping.
+        ConfigError: the key exists neither in the config nor in ``schema`` (named, with
+            close names), or it descends into a value that is not a mapping.
     """
     config = copy.deepcopy(config)
     for key, value in items:
         parts = key.split(".")
         node = config
+        known = schema if isinstance(schema, dict) else {}
         for depth, part in enumerate(parts):
             last = depth == len(parts) - 1
             path = ".".join(parts[: depth + 1])
             if not isinstance(node, dict):
                 raise ConfigError(f"{source} {key!r}: {'.'.join(parts[:depth])} is not a mapping")
             exists = part in node
+            in_schema = isinstance(known, dict) and part in known
             allowed_new = (
-                (depth == 0 and part in TOP_KEYS)
+                in_schema
+                or (depth == 0 and part in TOP_KEYS)
                 or (parts[0] == "runner" and depth == 1 and part in RUNNER_DEFAULTS)
                 or (parts[0] in ("optimizer", "scheduler", "specaug") and depth >= 1)
             )
             if not exists and not allowed_new:
-                candidates = list(node)
+                candidates = list(node) + [k for k in (known if isinstance(known, dict) else {})
+                                           if k not in node]
                 if depth == 0:
                     candidates = list(TOP_KEYS)
                 elif parts[0] == "runner" and depth == 1:
@@ -194,6 +207,7 @@ def apply_overrides(config: dict, items, source: str = "override") -> dict:
                 if not exists or node[part] is None:
                     node[part] = {}
                 node = node[part]
+                known = known.get(part) if in_schema else None
     return config
 
 

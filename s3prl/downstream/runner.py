@@ -12,7 +12,7 @@ Modes:
 * ``-m train``: train ``-d`` on ``-u``; ``-e EXPDIR_OR_CKPT`` (or ``-a``) resumes
   from the newest ``states-<step>.ckpt``;
 * ``-m evaluate -e CKPT -t SPLIT``: prints the metrics and writes
-  ``EXPDIR/<split>-metrics.json``;
+  ``EXPDIR/<split>-metrics.json``, where EXPDIR is ``-p`` or else the checkpoint's folder;
 * ``-m inference -e CKPT -i WAV...``: writes ``EXPDIR/inference.jsonl`` from the
   task's ``predict``.
 
@@ -74,7 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="runner.total_steps=300 (repeatable), or s3prl's "
                         "config.runner.total_steps=300,,args.seed=2")
     p.add_argument("-n", "--expname", default=None, help="experiment name (expdir result/downstream/NAME)")
-    p.add_argument("-p", "--expdir", default=None, help="experiment folder (overrides -n's default)")
+    p.add_argument("-p", "--expdir", default=None,
+                   help="experiment folder (overrides -n's default; with -e: default the checkpoint's folder)")
     p.add_argument("-u", "--upstream", default=None, help="upstream entry name (s3prl.hub.options())")
     p.add_argument("-k", "--upstream-ckpt", "--upstream_ckpt", dest="upstream_ckpt", default=None,
                    help="upstream checkpoint path or URL (default: the entry's official one)")
@@ -241,6 +242,7 @@ def resolve(argv=None) -> tuple[argparse.Namespace, dict, Path | None]:
                 )
         for key in CHANGEABLE_ARGS:
             saved[key] = getattr(args, key)
+        # results (metrics, predictions, new checkpoints) go next to the checkpoint, unless -p
         saved["expdir"] = args.expdir or str(ckpt_path.parent)
         args = argparse.Namespace(**{**vars(args), **saved})
         config = record["config"]
@@ -261,8 +263,13 @@ def resolve(argv=None) -> tuple[argparse.Namespace, dict, Path | None]:
 
     for key, value in arg_items.items():
         setattr(args, key, value)
-    config = validate_config(apply_overrides(config, config_items), source=f"config of {args.downstream}")
     check_downstream(args.downstream)
+    # the task's shipped config.yaml is the schema of known keys: an override may add one of
+    # them to a config that lacks it (e.g. a checkpoint's config, or a -c yaml)
+    schema_path = DOWNSTREAM_DIR / args.downstream / "config.yaml"
+    schema = load_config(schema_path) if schema_path.is_file() else None
+    config = validate_config(apply_overrides(config, config_items, schema=schema),
+                             source=f"config of {args.downstream}")
     if args.cache_features and args.upstream_trainable:
         raise ValueError("--cache-features needs a frozen upstream (drop -f/--upstream-trainable)")
     if isinstance(args.upstream_kwargs, str):  # from an args.upstream_kwargs override
@@ -356,20 +363,38 @@ def _shard(batch, rank: int, world: int):
     return [take(wavs), *[take(o) for o in others]], scale
 
 
-class _SkipBatches:
-    """A batch sampler without its first ``skip`` batches (indices only: no audio is read)."""
+class _ListedBatches:
+    """A batch sampler replaying a fixed list of batches (lists of dataset indices)."""
 
-    def __init__(self, batch_sampler, skip: int):
-        self.batch_sampler = batch_sampler
-        self.skip = skip
+    def __init__(self, batches: list):
+        self.batches = batches
 
     def __len__(self) -> int:
-        return max(0, len(self.batch_sampler) - self.skip)
+        return len(self.batches)
 
     def __iter__(self):
-        for i, batch in enumerate(self.batch_sampler):
-            if i >= self.skip:
-                yield batch
+        return iter(self.batches)
+
+
+class _SeededGlobalRNG:
+    """Context: torch's, NumPy's and Python's global RNGs seeded with ``seed`` inside, and
+    restored to their outer states on exit (draws inside never shift the outer stream)."""
+
+    def __init__(self, seed: int):
+        self.seed = int(seed) % (2**63)
+
+    def __enter__(self):
+        self.saved = (torch.get_rng_state(), np.random.get_state(), random.getstate())
+        torch.manual_seed(self.seed)
+        np.random.seed(self.seed % (2**32))
+        random.seed(self.seed)
+        return self
+
+    def __exit__(self, *exc):
+        torch.set_rng_state(self.saved[0])
+        np.random.set_state(self.saved[1])
+        random.setstate(self.saved[2])
+        return False
 
 
 class TrainBatches:
@@ -381,6 +406,10 @@ class TrainBatches:
     the batches already trained on in the epoch; after a resume the first ones
     are skipped (at the batch-sampler level when the loader has one, without
     loading their audio), so the data order equals an uninterrupted run's.
+    Building and listing the epoch's batches runs under a global RNG seeded from
+    ``seed`` and the epoch and restored afterwards, so any task loader (even
+    ``DataLoader(shuffle=True)`` without a generator) gives the same order after a
+    resume and never shifts the global random stream (dropout, SpecAugment).
     """
 
     def __init__(self, expert, trainer, rank: int, world: int, seed: int = 0):
@@ -394,7 +423,8 @@ class TrainBatches:
 
     def __len__(self) -> int:
         if self._len is None:
-            self._len = len(self.expert.get_dataloader("train", epoch=0))
+            with _SeededGlobalRNG(self.seed * 100003):
+                self._len = len(self.expert.get_dataloader("train", epoch=0))
         return self._len
 
     def state_dict(self) -> dict:
@@ -405,39 +435,53 @@ class TrainBatches:
         self._skip = (int(state["epoch"]), int(state["batches"]))
 
     def _loader(self, epoch: int):
-        loader = self.expert.get_dataloader("train", epoch=epoch)
         skip = 0
         if self._skip is not None and self._skip[0] == epoch:
             skip = self._skip[1]
         self._skip = None
         from torch.utils.data import DataLoader, IterableDataset
 
-        if (isinstance(loader, DataLoader) and loader.batch_sampler is not None
-                and not isinstance(loader.dataset, IterableDataset)):
-            # Rebuilt around the same batch sampler, with the batches already trained on
-            # skipped (indices only, no audio read). The loader's generator draws the
-            # workers' base seed, then the sampler's permutation, as in an uninterrupted run;
-            # a loader without one gets a generator seeded from --seed and the epoch, so that
-            # iterating never draws from torch's global RNG (which a resume restores at
-            # another moment than the epoch start).
+        # Everything random about the epoch's order is drawn inside a global RNG seeded from
+        # --seed and the epoch (and restored afterwards): a sampler without a generator of its
+        # own (DataLoader(shuffle=True) without one) then gives the same order in a resumed run,
+        # whose global RNG a checkpoint restored at another moment than the epoch start, and
+        # training's random stream (dropout, SpecAugment) never depends on the loader.
+        epoch_seed = self.seed * 100003 + epoch
+        with _SeededGlobalRNG(epoch_seed):
+            loader = self.expert.get_dataloader("train", epoch=epoch)
+            if not (isinstance(loader, DataLoader) and loader.batch_sampler is not None
+                    and not isinstance(loader.dataset, IterableDataset)):
+                # no batch sampler to replay: iterate the task's loader (skipped batches are read)
+                it = iter(loader)
+                if skip > 0:
+                    import itertools
+
+                    it = itertools.islice(it, skip, None)
+                return it
+            # The epoch's batches are listed exactly as the loader's iterator would draw them:
+            # first the workers' base seed from the loader's generator (torch's DataLoader
+            # iterator does this when it starts), then the batch sampler (e.g. a RandomSampler
+            # sharing that generator). The loader is rebuilt around the listed batches minus the
+            # ones already trained on (indices only, no audio read), with a generator in the
+            # state the task's one had, so the workers get the same base seed too.
             generator = loader.generator
             if generator is None:
-                generator = torch.Generator().manual_seed(self.seed * 100003 + epoch)
-            extra = {}
-            if loader.num_workers > 0:
-                extra = {"prefetch_factor": loader.prefetch_factor,
-                         "multiprocessing_context": loader.multiprocessing_context}
-            return DataLoader(
-                loader.dataset, batch_sampler=_SkipBatches(loader.batch_sampler, skip),
-                collate_fn=loader.collate_fn, num_workers=loader.num_workers,
-                pin_memory=loader.pin_memory, timeout=loader.timeout,
-                worker_init_fn=loader.worker_init_fn, generator=generator, **extra,
-            )
-        if skip <= 0:
-            return loader
-        import itertools
-
-        return itertools.islice(iter(loader), skip, None)
+                generator = torch.Generator().manual_seed(epoch_seed)
+            start = generator.get_state()
+            torch.empty((), dtype=torch.int64).random_(generator=generator)
+            batches = [list(b) for b in loader.batch_sampler]
+        replay = torch.Generator()
+        replay.set_state(start)
+        extra = {}
+        if loader.num_workers > 0:
+            extra = {"prefetch_factor": loader.prefetch_factor,
+                     "multiprocessing_context": loader.multiprocessing_context}
+        return iter(DataLoader(
+            loader.dataset, batch_sampler=_ListedBatches(batches[skip:]),
+            collate_fn=loader.collate_fn, num_workers=loader.num_workers,
+            pin_memory=loader.pin_memory, timeout=loader.timeout,
+            worker_init_fn=loader.worker_init_fn, generator=replay, **extra,
+        ))
 
     def __iter__(self):
         for batch in self._loader(int(self.trainer.current_epoch)):
@@ -939,7 +983,9 @@ def evaluate(args, config: dict, ckpt_path: Path) -> dict:
 
 
 def inference(args, config: dict, ckpt_path: Path) -> Path:
-    """``-m inference``: the task's ``predict`` on wav files; writes ``EXPDIR/inference.jsonl``."""
+    """``-m inference``: the task's ``predict`` on wav files; writes ``EXPDIR/inference.jsonl``
+    (lines ``{"wav": path, "prediction": ...}``), then calls the expert's optional
+    ``inference_postprocess(paths, predictions, expdir)`` (returns the files it wrote)."""
     from s3prl.extract import find_audio_files
     from s3prl.util.audio import load_audio
 
@@ -958,7 +1004,7 @@ def inference(args, config: dict, ckpt_path: Path) -> Path:
     if not callable(getattr(module.expert, "predict", None)):
         raise ValueError(f"downstream {args.downstream!r} has no predict(): -m inference is not available")
     device = torch.device(_accelerator(args.device)[1])
-    lines = []
+    lines, predictions = [], []
     with torch.no_grad():
         for start in range(0, len(files), args.batch_size):
             chunk = files[start:start + args.batch_size]
@@ -973,10 +1019,16 @@ def inference(args, config: dict, ckpt_path: Path) -> Path:
                 preds = module.expert.predict(features, features_len)
             for f, pred in zip(chunk, preds):
                 lines.append(json.dumps({"wav": str(f), "prediction": pred}))
+                predictions.append(pred)
     out = Path(args.expdir) / "inference.jsonl"
     out.parent.mkdir(parents=True, exist_ok=True)
     _write_text_atomic(out, "\n".join(lines) + ("\n" if lines else ""))
     print(f"wrote {len(lines)} predictions to {out}")
+    postprocess = getattr(module.expert, "inference_postprocess", None)
+    if callable(postprocess):  # optional hook, e.g. sv_voxceleb1's trial scores
+        written = postprocess([str(f) for f in files], predictions, str(args.expdir))
+        for path in written or []:
+            print(f"wrote {path}")
     return out
 
 

@@ -11,7 +11,7 @@ random duration in ``[min_seconds, max_seconds]``; everything is drawn from
 level is learnable from features that keep the energy (``fbank_no_cmvn``,
 ``example``); with per-utterance CMVN (``fbank``) mean pooling sees nothing.
 
-Head: linear projector -> mean pooling over valid frames -> linear classifier,
+Head: linear projector -> dropout (``modelrc.dropout``, default 0) -> mean pooling over valid frames -> linear classifier,
 cross-entropy loss; metric: accuracy (``example/<split>-acc``).
 """
 
@@ -20,7 +20,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, RandomSampler
 
 SPLITS = ("train", "dev", "test")
 SAMPLE_RATE = 16000
@@ -86,6 +86,7 @@ class DownstreamExpert(nn.Module):
             raise ValueError(f"example: modelrc.pooling must be 'mean', got {self.modelrc['pooling']!r}")
         dim = int(self.modelrc.get("projector_dim", 32))
         self.projector = nn.Linear(upstream_dim, dim)
+        self.dropout = nn.Dropout(float(self.modelrc.get("dropout", 0.0)))
         self.pooling = MeanPooling()
         self.classifier = nn.Linear(dim, num_classes)
         self.register_buffer("best_score", torch.zeros(1))
@@ -98,19 +99,24 @@ class DownstreamExpert(nn.Module):
                              d["max_seconds"], d["seed"])
 
     def get_dataloader(self, split: str, epoch: int = 0) -> DataLoader:
-        """Batches ``(wavs, labels)``; ``train`` is shuffled with a generator seeded
-        from ``datarc.seed`` and ``epoch``."""
+        """Batches ``(wavs, labels)``; ``train`` is shuffled by a ``RandomSampler`` whose
+        generator is seeded from ``datarc.seed`` and ``epoch``."""
         dataset = self._dataset(split)
         d = self.datarc
         if split == "train":
-            g = torch.Generator().manual_seed(int(d["seed"]) * 7919 + int(epoch))
-            return DataLoader(dataset, batch_size=int(d["batch_size"]), shuffle=True, generator=g,
+            # The shuffling generator belongs to the sampler; the loader gets a second one,
+            # which only seeds the workers (a DataLoader draws from its generator, or from
+            # torch's global RNG without one, each time an iterator starts).
+            seed = int(d["seed"]) * 7919 + int(epoch)
+            sampler = RandomSampler(dataset, generator=torch.Generator().manual_seed(seed))
+            return DataLoader(dataset, batch_size=int(d["batch_size"]), sampler=sampler,
+                              generator=torch.Generator().manual_seed(seed + 104729),
                               num_workers=int(d.get("num_workers", 0)), collate_fn=collate)
         return DataLoader(dataset, batch_size=int(d.get("eval_batch_size", d["batch_size"])),
                           shuffle=False, num_workers=int(d.get("num_workers", 0)), collate_fn=collate)
 
     def _logits(self, features: Tensor, features_len: Tensor) -> Tensor:
-        hidden = self.projector(features)
+        hidden = self.dropout(self.projector(features))
         return self.classifier(self.pooling(hidden, features_len))
 
     def forward(self, split: str, features: Tensor, features_len: Tensor, labels: Tensor,
