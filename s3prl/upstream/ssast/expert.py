@@ -73,19 +73,20 @@ class UpstreamExpert(UpstreamBase):
         self.window = self.stride = int(window_secs * SAMPLE_RATE)
         self.target_length = int(window_secs * SAMPLE_RATE / FBANK_STRIDE)
         self.model = load_spectrogram_vit(
-            state, where, src, patch, patch, stride, self.target_length, num_heads
+            state, ckpt, src, patch, patch, stride, self.target_length, num_heads
         )
         f, t = self.model.grid
         dim = self.model.cls_token.shape[-1]
         self.patches_per_window = t
         self.downsample_rate = FBANK_STRIDE * stride[1]
         self.hidden_sizes = [f * dim] * len(self.model.blocks)
-        self.receptive_field = 400
+        # windows are zero padded past the wav's end (s3prl's windowing): 1 sample gives a frame
+        self.receptive_field = 1
         self.frame_window = (patch[1] - 1) * FBANK_STRIDE + 400
 
     def forward_padded(self, wavs: Tensor, wavs_len: Tensor) -> tuple[list[Tensor], Tensor]:
         n_win = window_count(wavs_len, self.stride)
-        w = int(n_win.max())
+        w = max(int(n_win.max()), 1)
         b = wavs.size(0)
         windows = cut_windows(wavs, w, self.window, self.stride).reshape(b * w, self.window)
         per_time, _ = self.model(ast_fbank(windows, self.target_length))

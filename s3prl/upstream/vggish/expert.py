@@ -98,18 +98,23 @@ class VGGishNet(nn.Module):
 def load_vggish_net(state: dict, where: str) -> VGGishNet:
     """Build :class:`VGGishNet` from the released state dict.
 
+    Args:
+        where: the checkpoint file (messages start with ``checkpoint <where>``).
+
     Raises:
-        ValueError / CheckpointKeyError: not a VGGish state dict, missing or unexpected keys.
+        ValueError: not a VGGish state dict.
+        CheckpointKeyError: (a ``ValueError``) missing, unexpected, misshapen,
+            non-floating or NaN/Inf weights
+            (:func:`s3prl.util.checkpoint.load_state_dict_strict`).
     """
-    from s3prl.util.checkpoint import check_state_dict_keys
+    from s3prl.util.checkpoint import load_state_dict_strict
 
     conv_ids = [0, 3, 6, 8, 11, 13]
     if not isinstance(state, dict) or "features.0.weight" not in state or "embeddings.4.weight" not in state:
-        raise ValueError(f"{where}: not a VGGish state dict (no features.0.weight / embeddings.4.weight)")
+        raise ValueError(f"checkpoint {where}: not a VGGish state dict (no features.0.weight / embeddings.4.weight)")
     net = VGGishNet([state[f"features.{i}.weight"].shape[0] for i in conv_ids if f"features.{i}.weight" in state],
                     [state[f"embeddings.{i}.weight"].shape[0] for i in (0, 2, 4)])
-    check_state_dict_keys(net.state_dict().keys(), state.keys(), f"{where} does not match VGGish")
-    net.load_state_dict(state)
+    load_state_dict_strict(net, state, where=where, what="VGGish")
     return net
 
 
@@ -132,7 +137,7 @@ class UpstreamExpert(UpstreamBase):
         super().__init__()
         from s3prl.util.checkpoint import load_checkpoint
 
-        self.net = load_vggish_net(load_checkpoint(ckpt), f"VGGish checkpoint {ckpt}")
+        self.net = load_vggish_net(load_checkpoint(ckpt), ckpt)
         self.postprocess = bool(postprocess)
         if self.postprocess:
             if pca is None:
