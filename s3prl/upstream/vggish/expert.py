@@ -128,6 +128,9 @@ class UpstreamExpert(UpstreamBase):
 
     Raises:
         ValueError: files outside the released layouts, ``postprocess`` without ``pca``.
+        CheckpointKeyError: (a ``ValueError``) VGG weights that do not fit
+            (:func:`load_vggish_net`); PCA parameters that are not floating point
+            or hold NaN/Inf (the message names the file and the entry).
     """
 
     downsample_rate = EXAMPLE_FRAMES * HOP
@@ -135,7 +138,7 @@ class UpstreamExpert(UpstreamBase):
 
     def __init__(self, ckpt: str, pca: str | None = None, postprocess: bool = True):
         super().__init__()
-        from s3prl.util.checkpoint import load_checkpoint
+        from s3prl.util.checkpoint import CheckpointKeyError, load_checkpoint
 
         self.net = load_vggish_net(load_checkpoint(ckpt), ckpt)
         self.postprocess = bool(postprocess)
@@ -145,8 +148,14 @@ class UpstreamExpert(UpstreamBase):
             params = load_checkpoint(pca)
             if not isinstance(params, dict) or {"pca_eigen_vectors", "pca_means"} - set(params):
                 raise ValueError(f"VGGish PCA file {pca}: expected keys 'pca_eigen_vectors' and 'pca_means'")
-            matrix = torch.as_tensor(params["pca_eigen_vectors"]).float()
-            means = torch.as_tensor(params["pca_means"]).float().reshape(-1)
+            raw = {k: torch.as_tensor(params[k]) for k in ("pca_eigen_vectors", "pca_means")}
+            bad = [f"{k} has dtype {v.dtype}, not floating point" if not v.is_floating_point()
+                   else f"{k} has {int((~torch.isfinite(v)).sum())} non-finite (NaN/Inf) value(s)"
+                   for k, v in raw.items() if not v.is_floating_point() or not bool(torch.isfinite(v).all())]
+            if bad:
+                raise CheckpointKeyError(f"checkpoint {pca}: {bad}")
+            matrix = raw["pca_eigen_vectors"].float()
+            means = raw["pca_means"].float().reshape(-1)
             dim = self.net.embeddings[-2].out_features
             if matrix.shape != (dim, dim) or means.shape != (dim,):
                 raise ValueError(f"VGGish PCA file {pca}: shapes {tuple(matrix.shape)} / {tuple(means.shape)}, "
