@@ -145,7 +145,11 @@ class UpstreamExpert(UpstreamBase):
         feature_selection: str = "cls", num_heads: int | None = None,
     ):  # fmt: skip
         super().__init__()
-        from s3prl.util.checkpoint import load_checkpoint, load_state_dict_strict
+        from s3prl.util.checkpoint import (
+            load_checkpoint,
+            load_state_dict_strict,
+            note_unused_entries,
+        )
 
         if feature_selection not in ("cls", "hidden_states"):
             raise ValueError(f"feature_selection must be 'cls' or 'hidden_states', got {feature_selection!r}")
@@ -153,6 +157,7 @@ class UpstreamExpert(UpstreamBase):
             raise ValueError(f"window_secs must be >= 0.16 and stride_secs > 0, got {window_secs}, {stride_secs}")
         where = f"AST checkpoint {ckpt}"
         state = _strip(load_checkpoint(ckpt), where)
+        note_unused_entries(ckpt, [k for k in state if not k.startswith(("module.v.", "module.mlp_head."))])
         self.window = int(window_secs * SAMPLE_RATE)
         self.stride = int(stride_secs * SAMPLE_RATE)
         self.target_length = int(window_secs * SAMPLE_RATE / FBANK_STRIDE)

@@ -111,17 +111,20 @@ def load_audio_ntt(state: dict, where: str, n_mels: int = 64) -> AudioNTT2020:
         state = state["state_dict"]
     if not isinstance(state, dict):
         raise ValueError(f"checkpoint {where}: not a state dict")
-    weights = {}
-    for k, v in state.items():  # keep from the first 'features.' / 'fc.' component on
-        parts = k.split(".")
-        for i, p in enumerate(parts):
-            if p in ("features", "fc"):
-                weights[".".join(parts[i:])] = v
-                break
-    if "fc.0.weight" not in weights:
+    def encoder_key(k: str) -> str | None:  # from the first 'features.' / 'fc.' component on
+        parts = str(k).split(".")
+        hits = [i for i, p in enumerate(parts) if p in ("features", "fc")]
+        return ".".join(parts[hits[0]:]) if hits else None
+
+    note_unused_entries(where, [k for k in state if encoder_key(k) is None],
+                        "entries outside the encoder (no 'features.' / 'fc.')")
+    ours = {k: v for k, v in state.items() if encoder_key(k) is not None}
+    fc0 = [v for k, v in ours.items() if encoder_key(k) == "fc.0.weight"]
+    if not fc0:
         raise ValueError(f"checkpoint {where}: not an AudioNTT2020 state dict (no 'fc.0.weight')")
-    model = AudioNTT2020(n_mels, weights["fc.0.weight"].shape[0])
-    load_state_dict_strict(model, weights, where=where, what="AudioNTT2020")
+    model = AudioNTT2020(n_mels, fc0[0].shape[0])
+    # the renaming refuses two keys that name one weight (e.g. 'a.fc.0.weight', 'b.fc.0.weight')
+    load_state_dict_strict(model, ours, where=where, rename=encoder_key, what="AudioNTT2020")
     return model
 
 

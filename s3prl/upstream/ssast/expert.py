@@ -56,7 +56,7 @@ class UpstreamExpert(UpstreamBase):
 
     def __init__(self, ckpt: str, window_secs: float = 1.0, num_heads: int | None = None):
         super().__init__()
-        from s3prl.util.checkpoint import load_checkpoint
+        from s3prl.util.checkpoint import load_checkpoint, note_unused_entries
 
         if not window_secs >= 0.2:
             raise ValueError(f"window_secs must be >= 0.2 (20 fbank frames), got {window_secs}")
@@ -69,6 +69,9 @@ class UpstreamExpert(UpstreamBase):
         if patch not in _KINDS:
             raise ValueError(f"{where}: patch shape {patch}; SSAST uses (128, 2) frames or (16, 16) patches")
         self.kind, stride = _KINDS[patch]
+        # pre-training heads (cpredlayer, gpredlayer, mask_embed) are not part of the upstream
+        note_unused_entries(ckpt, [k for k in state if not k.startswith(("module.v.", "module.p_input_"))],
+                            "training-only entries")
         src = (int(state["module.p_input_fdim"]), int(state["module.p_input_tdim"]))
         self.window = self.stride = int(window_secs * SAMPLE_RATE)
         self.target_length = int(window_secs * SAMPLE_RATE / FBANK_STRIDE)
