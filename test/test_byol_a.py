@@ -75,3 +75,10 @@ def test_padding_invariant_and_errors(tmp_path):
     torch.save({"state_dict": {"encoder.weight": torch.zeros(1)}}, bad)
     with pytest.raises(ValueError, match="not an AudioNTT2020 state dict"):
         hub.byol_a_512(ckpt=str(bad))
+    # two prefixes naming one weight: refused by name, not last-one-wins
+    state = make_state()
+    state["ema.fc.0.bias"] = state["fc.0.bias"] + 1
+    torch.save(state, bad)
+    with pytest.raises(ValueError) as err:
+        hub.byol_a_512(ckpt=str(bad))
+    assert str(err.value) == f"checkpoint {bad}: keys 'fc.0.bias' and 'ema.fc.0.bias' both name 'fc.0.bias'"

@@ -19,7 +19,9 @@ BUILDERS, _ = collect_builders()
 CASES = {}
 for _golden, _fn in sorted(BUILDERS.items()):
     CASES.setdefault(_golden.split("_reduced")[0].split("_tiny")[0].split("_base")[0], _golden)
-WEIGHT_ENTRIES = ("model_weight", "model", "weights", "Transformer", "Distiller", "state_dict", "Upstream")
+WEIGHT_ENTRIES = (
+    "model_weight", "model", "weights", "Transformer", "Distiller", "state_dict", "Upstream", "Downstream",
+)
 
 
 def _weights(ck) -> dict:

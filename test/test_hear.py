@@ -114,6 +114,8 @@ def test_layer_choice():
 
 class _TwoSizes(UpstreamBase):
     hidden_sizes = [4, 8]
+    downsample_rate = 160  # frames of 400 samples every 160, as forward_padded cuts them
+    receptive_field = 400
 
     def forward_padded(self, wavs, wavs_len):
         frames = wavs.unfold(1, 400, 160)

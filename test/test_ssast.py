@@ -11,6 +11,7 @@ import torch.nn.functional as F
 
 import s3prl.hub as hub
 from s3prl.upstream.ast.frontend import ast_fbank
+from s3prl.util.checkpoint import CheckpointKeyError
 from test.checkpoint_builders.ast import (
     DEPTH,
     DIM,
@@ -92,3 +93,24 @@ def test_bad_checkpoints(tmp_path):
         hub.ssast_local(str(bad))
     with pytest.raises(ValueError, match="ssast_url"):
         hub.ssast_local("https://example.com/x.pth")
+
+
+def test_pretraining_heads_are_logged_once_and_weights_checked(tmp_path, caplog):
+    """The pre-training heads are read by no upstream: logged once, not refused; an int64
+    positional grid is refused by name (before: bilinear resize crashed in torch)."""
+    _, path = build_ssast_frame(tmp_path)
+    with caplog.at_level("INFO", logger="s3prl.util.checkpoint"):
+        hub.ssast_local(str(path))
+        hub.ssast_local(str(path))
+    logged = [r.getMessage() for r in caplog.records if "training-only" in r.getMessage()]
+    assert logged == [
+        f"checkpoint {path}: ignoring training-only entries ['module.cpredlayer.0.bias', "
+        "'module.cpredlayer.0.weight', 'module.cpredlayer.2.bias', 'module.cpredlayer.2.weight', "
+        "'module.gpredlayer.0.bias', 'module.gpredlayer.0.weight', 'module.gpredlayer.2.bias', "
+        "'module.gpredlayer.2.weight', 'module.mask_embed']"
+    ]
+    state = ssast_state("frame")
+    state["module.v.pos_embed"] = state["module.v.pos_embed"].round().long()
+    torch.save(state, tmp_path / "bad.pth")
+    with pytest.raises(CheckpointKeyError, match="pos_embed has dtype torch.int64, the model's is torch.float32"):
+        hub.ssast_local(str(tmp_path / "bad.pth"))

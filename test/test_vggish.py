@@ -12,6 +12,7 @@ from torch import nn
 
 import s3prl.hub as hub
 from s3prl.upstream.vggish.expert import vggish_log_mel
+from s3prl.util.checkpoint import CheckpointKeyError
 from test.checkpoint_builders.vggish import CONV_IDS, build_vggish, make_pca, make_state
 from test.utils import assert_padding_invariant
 
@@ -73,6 +74,17 @@ def test_padding_invariant_and_errors(tmp_path):
     torch.save({"pca_means": np.zeros(128)}, tmp_path / "pca.pth")
     with pytest.raises(ValueError, match="expected keys 'pca_eigen_vectors' and 'pca_means'"):
         hub.vggish(ckpt=str(path), pca=str(tmp_path / "pca.pth"))
+    # PCA parameters are weights too: int64 / NaN entries are refused naming the file and entry
+    pca = make_pca()
+    pca["pca_means"] = pca["pca_means"].round().astype(np.int64)
+    pca["pca_eigen_vectors"][3, 5] = np.nan
+    torch.save(pca, tmp_path / "pca.pth")
+    with pytest.raises(CheckpointKeyError) as err:
+        hub.vggish(ckpt=str(path), pca=str(tmp_path / "pca.pth"))
+    assert str(err.value) == (
+        f"checkpoint {tmp_path / 'pca.pth'}: ['pca_eigen_vectors has 1 non-finite (NaN/Inf) value(s)', "
+        "'pca_means has dtype torch.int64, not floating point']"
+    )
     raw = hub.vggish(ckpt=str(path), postprocess=False)
     assert not hasattr(raw, "pca_matrix")
 

@@ -35,7 +35,6 @@ __all__ = [
     "SAFE_GLOBALS",
     "to_plain",
     "load_state_dict_strict",
-    "check_state_dict_keys",
     "note_unused_entries",
     "CheckpointKeyError",
 ]
@@ -507,31 +506,6 @@ class CheckpointKeyError(KeyError, ValueError):
 def _key_list(keys: list, limit: int) -> str:
     more = len(keys) - limit
     return f"{keys[:limit]}" + (f" (+{more} more)" if more > 0 else "")
-
-
-def check_state_dict_keys(expected: Iterable[str], found: Iterable[str], where: str, limit: int = 20) -> None:
-    """Refuse a state dict whose keys differ from the model's (key names only; for shapes,
-    dtypes and finite values as well use :func:`load_state_dict_strict`).
-
-    Args:
-        expected: the keys the model loads (e.g. ``model.state_dict().keys()``).
-        found: the checkpoint's keys (training-only keys already removed).
-        where: the start of the message, naming the checkpoint and what it was
-            compared with (e.g. ``"checkpoint x.pt does not match PaSST"``).
-        limit: how many keys of each kind the message lists (sorted).
-
-    Raises:
-        CheckpointKeyError: (a ``KeyError`` and a ``ValueError``)
-            ``"<where>: missing keys [...]; unexpected keys [...]"`` when a key is
-            missing or unexpected (lists longer than ``limit`` end with ``(+N more)``).
-    """
-    expected, found = set(expected), set(found)
-    missing, unexpected = sorted(expected - found), sorted(found - expected)
-    if missing or unexpected:
-        raise CheckpointKeyError(
-            f"{where}: missing keys {_key_list(missing, limit)}; "
-            f"unexpected keys {_key_list(unexpected, limit)}"
-        )
 
 
 _logger = logging.getLogger(__name__)

@@ -76,23 +76,30 @@ def load_spectrogram_vit(
     stride (AST sums the saved weight over input channels; the released
     weights have one channel).
 
+    Args:
+        where: the checkpoint file (messages start with ``checkpoint <where>``).
+
     Raises:
-        CheckpointKeyError: missing or unexpected ``module.v.*`` keys (ImageNet
-            heads ``head`` / ``head_dist`` are ignored).
+        ValueError: no ``module.v.cls_token`` / ``patch_embed``, a patch size or
+            positional grid that does not fit.
+        CheckpointKeyError: (a ``ValueError``) missing or unexpected
+            ``module.v.*`` keys (ImageNet heads ``head`` / ``head_dist`` are
+            ignored), misshapen, non-floating (e.g. int64) or NaN/Inf weights
+            (:func:`s3prl.util.checkpoint.load_state_dict_strict`).
     """
-    from s3prl.util.checkpoint import check_state_dict_keys
+    from s3prl.util.checkpoint import load_state_dict_strict
 
     v = {k[len("module.v.") :]: t for k, t in state.items()
          if k.startswith("module.v.") and not k.startswith(_IGNORED)}  # fmt: skip
     if "cls_token" not in v or "patch_embed.proj.weight" not in v:
-        raise ValueError(f"{where}: no module.v.cls_token / module.v.patch_embed.proj.weight")
+        raise ValueError(f"checkpoint {where}: no module.v.cls_token / module.v.patch_embed.proj.weight")
     dim = v["cls_token"].shape[-1]
     depth = count_blocks(v, "")
     proj = v["patch_embed.proj.weight"]
     if proj.shape[1] != 1:  # a 3-channel ImageNet projection: AST sums the channels
         v["patch_embed.proj.weight"] = proj.sum(dim=1, keepdim=True)
     if tuple(proj.shape[2:]) != tuple(patch):
-        raise ValueError(f"{where}: patch size {tuple(proj.shape[2:])}, expected {tuple(patch)}")
+        raise ValueError(f"checkpoint {where}: patch size {tuple(proj.shape[2:])}, expected {tuple(patch)}")
     model = SpectrogramViT(
         dim, depth, heads_for(dim, num_heads), patch, stride, src_input[0], input_tdim,
         dist_token="dist_token" in v,
@@ -103,14 +110,16 @@ def load_spectrogram_vit(
     n_special = model.n_special
     if pos.shape[1] != n_special + f_src * t_src:
         raise ValueError(
-            f"{where}: pos_embed has {pos.shape[1]} positions, expected {n_special} + "
+            f"checkpoint {where}: pos_embed has {pos.shape[1]} positions, expected {n_special} + "
             f"{f_src} x {t_src} for a {src_input[0]} x {src_input[1]} input"
         )
-    v["pos_embed"] = torch.cat(
-        [pos[:, :n_special], resize_pos_grid(pos[:, n_special:], (f_src, t_src), model.grid)], dim=1
-    )
-    check_state_dict_keys(model.state_dict().keys(), v.keys(), f"{where} does not match the model")
-    model.load_state_dict(v)
+    grid = pos[:, n_special:]
+    if grid.is_floating_point():
+        grid = resize_pos_grid(grid, (f_src, t_src), model.grid)
+    else:  # resized in float and back to its dtype, which the loader below refuses by name
+        grid = resize_pos_grid(grid.double(), (f_src, t_src), model.grid).to(pos.dtype)
+    v["pos_embed"] = torch.cat([pos[:, :n_special], grid], dim=1)
+    load_state_dict_strict(model, v, where=where, what="the spectrogram ViT (module.v.*) it describes")
     return model
 
 
@@ -136,7 +145,11 @@ class UpstreamExpert(UpstreamBase):
         feature_selection: str = "cls", num_heads: int | None = None,
     ):  # fmt: skip
         super().__init__()
-        from s3prl.util.checkpoint import check_state_dict_keys, load_checkpoint
+        from s3prl.util.checkpoint import (
+            load_checkpoint,
+            load_state_dict_strict,
+            note_unused_entries,
+        )
 
         if feature_selection not in ("cls", "hidden_states"):
             raise ValueError(f"feature_selection must be 'cls' or 'hidden_states', got {feature_selection!r}")
@@ -144,19 +157,19 @@ class UpstreamExpert(UpstreamBase):
             raise ValueError(f"window_secs must be >= 0.16 and stride_secs > 0, got {window_secs}, {stride_secs}")
         where = f"AST checkpoint {ckpt}"
         state = _strip(load_checkpoint(ckpt), where)
+        note_unused_entries(ckpt, [k for k in state if not k.startswith(("module.v.", "module.mlp_head."))])
         self.window = int(window_secs * SAMPLE_RATE)
         self.stride = int(stride_secs * SAMPLE_RATE)
         self.target_length = int(window_secs * SAMPLE_RATE / FBANK_STRIDE)
         self.feature_selection = feature_selection
         self.model = load_spectrogram_vit(
-            state, where, AST_PRETRAIN_INPUT, PATCH, AST_STRIDE, AST_STRIDE, self.target_length, num_heads
+            state, ckpt, AST_PRETRAIN_INPUT, PATCH, AST_STRIDE, AST_STRIDE, self.target_length, num_heads
         )
         head = {k[len("module.mlp_head.") :]: t for k, t in state.items() if k.startswith("module.mlp_head.")}
         dim = self.model.cls_token.shape[-1]
         n_labels = head["1.weight"].shape[0] if "1.weight" in head else 527
         self.mlp_head = nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, n_labels))
-        check_state_dict_keys(self.mlp_head.state_dict().keys(), head.keys(), f"{where}: module.mlp_head")
-        self.mlp_head.load_state_dict(head)
+        load_state_dict_strict(self.mlp_head, head, where=ckpt, what="the AudioSet head (module.mlp_head.*)")
         f, t = self.model.grid
         self.patches_per_window = t
         if feature_selection == "cls":
@@ -167,11 +180,12 @@ class UpstreamExpert(UpstreamBase):
             self.downsample_rate = FBANK_STRIDE * AST_STRIDE[1]
             self.hidden_sizes = [f * dim] * len(self.model.blocks)
             self.frame_window = (PATCH[1] - 1) * FBANK_STRIDE + 400
-        self.receptive_field = 400
+        # windows are zero padded past the wav's end (s3prl's windowing): 1 sample gives a frame
+        self.receptive_field = 1
 
     def forward_padded(self, wavs: Tensor, wavs_len: Tensor) -> tuple[list[Tensor], Tensor]:
         n_win = window_count(wavs_len, self.stride)
-        w = int(n_win.max())
+        w = max(int(n_win.max()), 1)
         windows = cut_windows(wavs, w, self.window, self.stride)  # (B, w, window)
         b = wavs.size(0)
         fbank = ast_fbank(windows.reshape(b * w, self.window), self.target_length)

@@ -30,8 +30,12 @@ FBANK_STD = 4.5689974
 
 
 def window_count(wavs_len: Tensor, stride: int) -> Tensor:
-    """``ceil(T / stride)`` windows per wav (``(batch,)`` long; at least 1)."""
-    return torch.div(wavs_len + stride - 1, stride, rounding_mode="floor").clamp(min=1)
+    """``ceil(T / stride)`` windows per wav (``(batch,)`` long; 0 for an empty wav).
+
+    A window starts at each ``k * stride < T`` and is zero padded past the wav's
+    end (s3prl 0.4.18's AST/SSAST windowing), so one sample already gives a
+    window: the receptive field of these upstreams is 1 sample."""
+    return torch.div(wavs_len + stride - 1, stride, rounding_mode="floor")
 
 
 def cut_windows(wavs: Tensor, n_windows: int, window: int, stride: int) -> Tensor:

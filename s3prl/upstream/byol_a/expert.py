@@ -93,27 +93,38 @@ class AudioNTT2020(nn.Module):
 def load_audio_ntt(state: dict, where: str, n_mels: int = 64) -> AudioNTT2020:
     """AudioNTT2020 from a released state dict (``d`` read from ``fc.0.weight``).
 
+    Args:
+        state: the state dict, or a dict holding it under ``state_dict`` (its
+            other top-level entries are logged once and not read).
+        where: the checkpoint file (messages start with ``checkpoint <where>``).
+
     Raises:
-        ValueError / CheckpointKeyError: no ``fc.0.weight``, missing or unexpected keys.
+        ValueError: no ``fc.0.weight``.
+        CheckpointKeyError: (a ``ValueError``) missing, unexpected, misshapen,
+            non-floating or NaN/Inf weights
+            (:func:`s3prl.util.checkpoint.load_state_dict_strict`).
     """
-    from s3prl.util.checkpoint import check_state_dict_keys
+    from s3prl.util.checkpoint import load_state_dict_strict, note_unused_entries
 
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        note_unused_entries(where, [k for k in state if k != "state_dict"])
         state = state["state_dict"]
     if not isinstance(state, dict):
-        raise ValueError(f"{where}: not a state dict")
-    weights = {}
-    for k, v in state.items():  # keep from the first 'features.' / 'fc.' component on
-        parts = k.split(".")
-        for i, p in enumerate(parts):
-            if p in ("features", "fc"):
-                weights[".".join(parts[i:])] = v
-                break
-    if "fc.0.weight" not in weights:
-        raise ValueError(f"{where}: not an AudioNTT2020 state dict (no 'fc.0.weight')")
-    model = AudioNTT2020(n_mels, weights["fc.0.weight"].shape[0])
-    check_state_dict_keys(model.state_dict().keys(), weights.keys(), f"{where} does not match AudioNTT2020")
-    model.load_state_dict(weights)
+        raise ValueError(f"checkpoint {where}: not a state dict")
+    def encoder_key(k: str) -> str | None:  # from the first 'features.' / 'fc.' component on
+        parts = str(k).split(".")
+        hits = [i for i, p in enumerate(parts) if p in ("features", "fc")]
+        return ".".join(parts[hits[0]:]) if hits else None
+
+    note_unused_entries(where, [k for k in state if encoder_key(k) is None],
+                        "entries outside the encoder (no 'features.' / 'fc.')")
+    ours = {k: v for k, v in state.items() if encoder_key(k) is not None}
+    fc0 = [v for k, v in ours.items() if encoder_key(k) == "fc.0.weight"]
+    if not fc0:
+        raise ValueError(f"checkpoint {where}: not an AudioNTT2020 state dict (no 'fc.0.weight')")
+    model = AudioNTT2020(n_mels, fc0[0].shape[0])
+    # the renaming refuses two keys that name one weight (e.g. 'a.fc.0.weight', 'b.fc.0.weight')
+    load_state_dict_strict(model, ours, where=where, rename=encoder_key, what="AudioNTT2020")
     return model
 
 
@@ -136,7 +147,7 @@ class UpstreamExpert(UpstreamBase):
         self.stride = int(stride_secs * SAMPLE_RATE)
         if self.window < 8 * 160 or self.stride < 1:
             raise ValueError(f"window_secs must be >= 0.08 and stride_secs > 0, got {window_secs}, {stride_secs}")
-        self.model = load_audio_ntt(load_checkpoint(ckpt), f"BYOL-A checkpoint {ckpt}")
+        self.model = load_audio_ntt(load_checkpoint(ckpt), ckpt)
         self.hidden_sizes = [self.model.fc[0].out_features]
         self.downsample_rate = self.stride
         self.receptive_field = 1

@@ -127,13 +127,19 @@ class CvT(nn.Module):
 def load_cvt(state: dict, where: str) -> CvT:
     """Build :class:`CvT` from a released state dict (widths, heads, kernels, depths read from it).
 
+    Args:
+        where: the checkpoint file (messages start with ``checkpoint <where>``).
+
     Raises:
-        ValueError / CheckpointKeyError: not a CvT state dict, missing or unexpected keys.
+        ValueError: not a CvT state dict.
+        CheckpointKeyError: (a ``ValueError``) missing, unexpected, misshapen,
+            non-floating or NaN/Inf weights
+            (:func:`s3prl.util.checkpoint.load_state_dict_strict`).
     """
-    from s3prl.util.checkpoint import check_state_dict_keys
+    from s3prl.util.checkpoint import load_state_dict_strict
 
     if not isinstance(state, dict) or "layers.2.0.weight" not in state:
-        raise ValueError(f"{where}: not a BYOL-S CvT state dict (no 'layers.2.0.weight')")
+        raise ValueError(f"checkpoint {where}: not a BYOL-S CvT state dict (no 'layers.2.0.weight')")
     stages = []
     for s in range(3):
         emb = state[f"layers.{s}.0.weight"]
@@ -144,6 +150,5 @@ def load_cvt(state: dict, where: str) -> CvT:
         mult = state[f"{p}0.1.fn.net.0.weight"].shape[0] // emb.shape[0]
         stages.append((emb.shape[1], emb.shape[0], emb.shape[-1], q_out.shape[0] // DIM_HEAD, pk, mult, depth))
     model = CvT(stages)
-    check_state_dict_keys(model.state_dict().keys(), state.keys(), f"{where} does not match the BYOL-S CvT")
-    model.load_state_dict(state)
+    load_state_dict_strict(model, state, where=where, what="the BYOL-S CvT")
     return model

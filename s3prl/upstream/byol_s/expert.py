@@ -60,19 +60,18 @@ class UpstreamExpert(UpstreamBase):
             )
         self.window = int(window_secs * SAMPLE_RATE)
         self.hop = int(hop_secs * SAMPLE_RATE)
-        where = f"BYOL-S checkpoint {ckpt}"
         if model_name == "default":
-            self.model = load_audio_ntt(load_checkpoint(ckpt), where)
+            self.model = load_audio_ntt(load_checkpoint(ckpt), ckpt)
             self.hidden_sizes = [self.model.fc[0].out_features]
         elif model_name == "resnetish34":
             from .resnetish import load_resnetish
 
-            self.model = load_resnetish(load_checkpoint(ckpt), where)
+            self.model = load_resnetish(load_checkpoint(ckpt), ckpt)
             self.hidden_sizes = [self.model.layer4[0].conv1.out_channels * 4]  # 64 mel / 16
         else:
             from .cvt import load_cvt
 
-            self.model = load_cvt(load_checkpoint(ckpt), where)
+            self.model = load_cvt(load_checkpoint(ckpt), ckpt)
             self.hidden_sizes = [self.model.layers[2][0].out_channels * 4]  # 64 mel / 16
         self.downsample_rate = self.hop
         self.receptive_field = 1

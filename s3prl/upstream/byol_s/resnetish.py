@@ -58,16 +58,21 @@ class ResNetish(nn.Module):
 def load_resnetish(state: dict, where: str) -> ResNetish:
     """Build :class:`ResNetish` from a released state dict (shapes read from it).
 
+    Args:
+        where: the checkpoint file (messages start with ``checkpoint <where>``).
+
     Raises:
-        ValueError / CheckpointKeyError: not a ResNetish state dict, missing or unexpected keys.
+        ValueError: not a ResNetish state dict.
+        CheckpointKeyError: (a ``ValueError``) missing, unexpected, misshapen,
+            non-floating or NaN/Inf weights
+            (:func:`s3prl.util.checkpoint.load_state_dict_strict`).
     """
-    from s3prl.util.checkpoint import check_state_dict_keys
+    from s3prl.util.checkpoint import load_state_dict_strict
 
     if not isinstance(state, dict) or "conv1.weight" not in state or "layer4.0.conv1.weight" not in state:
-        raise ValueError(f"{where}: not a ResNetish state dict (no conv1.weight / layer4.0.conv1.weight)")
+        raise ValueError(f"checkpoint {where}: not a ResNetish state dict (no conv1.weight / layer4.0.conv1.weight)")
     widths = [state[f"layer{i}.0.conv1.weight"].shape[0] for i in range(1, 5)]
     blocks = [len({k.split(".")[1] for k in state if k.startswith(f"layer{i}.")}) for i in range(1, 5)]
     model = ResNetish(state["conv1.weight"].shape[0], widths, blocks)
-    check_state_dict_keys(model.state_dict().keys(), state.keys(), f"{where} does not match ResNetish")
-    model.load_state_dict(state)
+    load_state_dict_strict(model, state, where=where, what="ResNetish")
     return model

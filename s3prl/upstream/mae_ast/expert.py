@@ -156,13 +156,15 @@ class UpstreamExpert(UpstreamBase):
         ckpt: local checkpoint path in the released fairseq layout.
 
     Raises:
-        ValueError: no ``cfg``/``model``, unknown options, missing or
-            unexpected weights (the message names the file and keys).
+        ValueError: no ``cfg``/``model``, unknown options.
+        CheckpointKeyError: (a ``ValueError``) missing, unexpected, misshapen,
+            non-floating or NaN/Inf weights, naming the file and keys
+            (:func:`s3prl.util.checkpoint.load_state_dict_strict`).
     """
 
     def __init__(self, ckpt: str, **kwargs):
         super().__init__()
-        from s3prl.util.checkpoint import check_state_dict_keys, load_checkpoint, to_plain
+        from s3prl.util.checkpoint import load_checkpoint, note_unused_entries, to_plain
 
         if kwargs:
             raise TypeError(f"unexpected options for MAE-AST: {sorted(kwargs)}")
@@ -170,6 +172,7 @@ class UpstreamExpert(UpstreamBase):
         data = load_checkpoint(ckpt)
         if not isinstance(data, dict) or "cfg" not in data or "model" not in data:
             raise ValueError(f"{where}: expected a fairseq checkpoint with 'cfg' and 'model'")
+        note_unused_entries(ckpt, [k for k in data if k not in ("cfg", "model")])
         cfg = to_plain(data["cfg"])
         model_cfg = {**_MODEL_DEFAULTS, **(cfg.get("model") or {})}
         task_cfg = cfg.get("task") or {}
@@ -194,30 +197,41 @@ class UpstreamExpert(UpstreamBase):
         )  # fmt: skip
         self.max_tokens = int(c["max_token_length"])
         state = dict(data["model"])
-        self._load(state, where, check_state_dict_keys)
+        self._load(state, ckpt)
         self.vertical = (self.feature_dim - self.kc) // self.sc + 1
         self.downsample_rate = FBANK_STRIDE * self.st
         self.receptive_field = 400 + (self.kt - 1) * FBANK_STRIDE
         self.hidden_sizes = [self.vertical * dim] * len(self.layers)
 
-    def _load(self, state: dict, where: str, check) -> None:
-        ours = {"post_extract_proj.weight": "post_extract_proj.weight",
-                "post_extract_proj.bias": "post_extract_proj.bias",
-                "batch_norm.running_mean": "bn_mean", "batch_norm.running_var": "bn_var"}  # fmt: skip
-        ours.update({"encoder.layer_norm.weight": "encoder_layer_norm.weight",
-                     "encoder.layer_norm.bias": "encoder_layer_norm.bias"})
-        for i, layer in enumerate(self.layers):
-            for k in layer.state_dict():
-                ours[f"encoder.layers.{i}.{k}"] = f"layers.{i}.{k}"
+    def _load(self, state: dict, where: str) -> None:
+        """Load the fairseq ``model`` weights (``where``: the checkpoint file) strictly."""
+        from s3prl.util.checkpoint import CheckpointKeyError, load_state_dict_strict
+
+        # a view of this encoder under fairseq's names (the same modules and buffers), so that
+        # every message names the checkpoint's own keys
+        view = nn.Module()
+        view.post_extract_proj = self.post_extract_proj
+        view.batch_norm = nn.Module()
+        view.batch_norm.register_buffer("running_mean", self.bn_mean)
+        view.batch_norm.register_buffer("running_var", self.bn_var)
+        view.encoder = nn.Module()
+        view.encoder.layer_norm = self.encoder_layer_norm
+        view.encoder.layers = self.layers
         if self.conv is not None:
-            for k in ("weight_g", "weight_v", "bias"):
-                ours[f"enc_conv_pos_embed.pos_conv.0.{k}"] = f"conv.{k}"
-        found = {k for k in state if not k.startswith(_UNUSED_PREFIXES) and k not in _UNUSED_KEYS
-                 and k != "batch_norm.num_batches_tracked" and k != "enc_sine_pos_embed.pe"}  # fmt: skip
-        check(ours.keys(), found, f"{where} does not match the MAE-AST encoder")
-        self.load_state_dict({ours[k]: state[k] for k in ours}, strict=False)
-        if self.sine and "enc_sine_pos_embed.pe" in state:
-            self.register_buffer("pe", state["enc_sine_pos_embed.pe"].float(), persistent=False)
+            view.enc_conv_pos_embed = nn.Module()
+            view.enc_conv_pos_embed.pos_conv = nn.ModuleList([self.conv])
+        load_state_dict_strict(
+            view, state, where=where, ignore_prefixes=_UNUSED_PREFIXES,
+            ignore_keys=(*_UNUSED_KEYS, "batch_norm.num_batches_tracked", "enc_sine_pos_embed.pe"),
+            what="the MAE-AST encoder its cfg describes",
+        )  # fmt: skip
+        pe = state.get("enc_sine_pos_embed.pe")
+        if self.sine and pe is not None:
+            if not isinstance(pe, Tensor) or not pe.is_floating_point() or not bool(torch.isfinite(pe).all()):
+                raise CheckpointKeyError(
+                    f"checkpoint {where}: enc_sine_pos_embed.pe is not a finite floating-point tensor"
+                )
+            self.register_buffer("pe", pe.float(), persistent=False)
         elif self.sine:
             self.register_buffer("pe", sinusoid_table(self.max_tokens, self.post_extract_proj.out_features),
                                  persistent=False)

@@ -108,21 +108,29 @@ class PaSSTNet(nn.Module):
 def load_passt_net(state: dict, where: str, num_heads: int | None = None) -> PaSSTNet:
     """Build :class:`PaSSTNet` from a released state dict (``head_dist`` ignored).
 
+    Args:
+        state: the state dict, or a dict holding it under ``model`` (its other
+            top-level entries are logged once and not read).
+        where: the checkpoint file (messages start with ``checkpoint <where>``).
+
     Raises:
-        ValueError / CheckpointKeyError: not a PaSST state dict, missing or unexpected keys.
+        ValueError: not a PaSST state dict.
+        CheckpointKeyError: (a ``ValueError``) missing, unexpected, misshapen,
+            non-floating or NaN/Inf weights
+            (:func:`s3prl.util.checkpoint.load_state_dict_strict`).
     """
-    from s3prl.util.checkpoint import check_state_dict_keys
+    from s3prl.util.checkpoint import load_state_dict_strict, note_unused_entries
 
     if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
+        note_unused_entries(where, [k for k in state if k != "model"])
         state = state["model"]
     if not isinstance(state, dict) or "time_new_pos_embed" not in state:
-        raise ValueError(f"{where}: not a PaSST checkpoint (no 'time_new_pos_embed')")
-    sd = {k: v for k, v in state.items() if not k.startswith("head_dist.")}
+        raise ValueError(f"checkpoint {where}: not a PaSST checkpoint (no 'time_new_pos_embed')")
+    sd = state
     dim = sd["cls_token"].shape[-1]
     net = PaSSTNet(dim, count_blocks(sd, ""), heads_for(dim, num_heads), sd["freq_new_pos_embed"].shape[2],
                    sd["time_new_pos_embed"].shape[3], sd["head.1.weight"].shape[0] if "head.1.weight" in sd else 527)
-    check_state_dict_keys(net.state_dict().keys(), sd.keys(), f"{where} does not match PaSST")
-    net.load_state_dict(sd)
+    load_state_dict_strict(net, sd, where=where, ignore_prefixes=("head_dist.",), what="PaSST")
     return net
 
 
@@ -157,7 +165,7 @@ class UpstreamExpert(UpstreamBase):
             raise ValueError(f"stride_secs={stride_secs} is not a whole number of 16 kHz samples")
         self.windows = [window * m for m in levels] + ([mel_window] if mel_window else [])
         self.mel_level = bool(mel_window)
-        self.net = load_passt_net(load_checkpoint(ckpt), f"PaSST checkpoint {ckpt}", num_heads)
+        self.net = load_passt_net(load_checkpoint(ckpt), ckpt, num_heads)
         emb = self.net.head[1].out_features + self.net.cls_token.shape[-1]
         self.hidden_sizes = [emb * len(levels) + (128 * 6 if mel_window else 0)]
         self.downsample_rate = self.hop // 2

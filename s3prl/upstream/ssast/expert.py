@@ -56,7 +56,7 @@ class UpstreamExpert(UpstreamBase):
 
     def __init__(self, ckpt: str, window_secs: float = 1.0, num_heads: int | None = None):
         super().__init__()
-        from s3prl.util.checkpoint import load_checkpoint
+        from s3prl.util.checkpoint import load_checkpoint, note_unused_entries
 
         if not window_secs >= 0.2:
             raise ValueError(f"window_secs must be >= 0.2 (20 fbank frames), got {window_secs}")
@@ -69,23 +69,27 @@ class UpstreamExpert(UpstreamBase):
         if patch not in _KINDS:
             raise ValueError(f"{where}: patch shape {patch}; SSAST uses (128, 2) frames or (16, 16) patches")
         self.kind, stride = _KINDS[patch]
+        # pre-training heads (cpredlayer, gpredlayer, mask_embed) are not part of the upstream
+        note_unused_entries(ckpt, [k for k in state if not k.startswith(("module.v.", "module.p_input_"))],
+                            "training-only entries")
         src = (int(state["module.p_input_fdim"]), int(state["module.p_input_tdim"]))
         self.window = self.stride = int(window_secs * SAMPLE_RATE)
         self.target_length = int(window_secs * SAMPLE_RATE / FBANK_STRIDE)
         self.model = load_spectrogram_vit(
-            state, where, src, patch, patch, stride, self.target_length, num_heads
+            state, ckpt, src, patch, patch, stride, self.target_length, num_heads
         )
         f, t = self.model.grid
         dim = self.model.cls_token.shape[-1]
         self.patches_per_window = t
         self.downsample_rate = FBANK_STRIDE * stride[1]
         self.hidden_sizes = [f * dim] * len(self.model.blocks)
-        self.receptive_field = 400
+        # windows are zero padded past the wav's end (s3prl's windowing): 1 sample gives a frame
+        self.receptive_field = 1
         self.frame_window = (patch[1] - 1) * FBANK_STRIDE + 400
 
     def forward_padded(self, wavs: Tensor, wavs_len: Tensor) -> tuple[list[Tensor], Tensor]:
         n_win = window_count(wavs_len, self.stride)
-        w = int(n_win.max())
+        w = max(int(n_win.max()), 1)
         b = wavs.size(0)
         windows = cut_windows(wavs, w, self.window, self.stride).reshape(b * w, self.window)
         per_time, _ = self.model(ast_fbank(windows, self.target_length))

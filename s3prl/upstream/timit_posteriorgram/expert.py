@@ -68,12 +68,18 @@ class UpstreamExpert(UpstreamBase):
     def __init__(self, ckpt: str, **upstream_kwargs):
         super().__init__()
         import s3prl.hub as hub
-        from s3prl.util.checkpoint import check_state_dict_keys, load_checkpoint, to_plain
+        from s3prl.util.checkpoint import (
+            load_checkpoint,
+            load_state_dict_strict,
+            note_unused_entries,
+            to_plain,
+        )
 
         where = f"TIMIT posteriorgram checkpoint {ckpt}"
         data = load_checkpoint(ckpt)
         if not isinstance(data, dict) or {"Args", "Config", "Downstream"} - set(data):
             raise ValueError(f"{where}: expected the keys 'Args', 'Config' and 'Downstream'")
+        note_unused_entries(ckpt, [k for k in data if k not in ("Args", "Config", "Downstream")])
         args = to_plain(data["Args"])
         name = args.get("upstream") if isinstance(args, dict) else None
         if name not in hub.options():
@@ -87,9 +93,8 @@ class UpstreamExpert(UpstreamBase):
         self.head = ConvBank(self.upstream.hidden_sizes[-1], list(conf["kernels"]), int(conf["cnn_size"]),
                              int(conf["hidden_size"]), float(conf["dropout"]))
         # s3prl drops the first key component ("model.")
-        state = {k.split(".", 1)[1]: v for k, v in data["Downstream"].items() if "." in k}
-        check_state_dict_keys(self.head.state_dict().keys(), state.keys(), f"{where}: Downstream")
-        self.head.load_state_dict(state)
+        load_state_dict_strict(self.head, data["Downstream"], where=ckpt, rename=lambda k: k.split(".", 1)[-1],
+                               what="the ConvBank head its Config describes (Downstream)")
         self.downsample_rate = self.upstream.downsample_rate
         self.receptive_field = self.upstream.receptive_field
         self.hidden_sizes = [TIMIT_PHONE_CLASSES]

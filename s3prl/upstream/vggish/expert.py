@@ -98,18 +98,23 @@ class VGGishNet(nn.Module):
 def load_vggish_net(state: dict, where: str) -> VGGishNet:
     """Build :class:`VGGishNet` from the released state dict.
 
+    Args:
+        where: the checkpoint file (messages start with ``checkpoint <where>``).
+
     Raises:
-        ValueError / CheckpointKeyError: not a VGGish state dict, missing or unexpected keys.
+        ValueError: not a VGGish state dict.
+        CheckpointKeyError: (a ``ValueError``) missing, unexpected, misshapen,
+            non-floating or NaN/Inf weights
+            (:func:`s3prl.util.checkpoint.load_state_dict_strict`).
     """
-    from s3prl.util.checkpoint import check_state_dict_keys
+    from s3prl.util.checkpoint import load_state_dict_strict
 
     conv_ids = [0, 3, 6, 8, 11, 13]
     if not isinstance(state, dict) or "features.0.weight" not in state or "embeddings.4.weight" not in state:
-        raise ValueError(f"{where}: not a VGGish state dict (no features.0.weight / embeddings.4.weight)")
+        raise ValueError(f"checkpoint {where}: not a VGGish state dict (no features.0.weight / embeddings.4.weight)")
     net = VGGishNet([state[f"features.{i}.weight"].shape[0] for i in conv_ids if f"features.{i}.weight" in state],
                     [state[f"embeddings.{i}.weight"].shape[0] for i in (0, 2, 4)])
-    check_state_dict_keys(net.state_dict().keys(), state.keys(), f"{where} does not match VGGish")
-    net.load_state_dict(state)
+    load_state_dict_strict(net, state, where=where, what="VGGish")
     return net
 
 
@@ -123,6 +128,9 @@ class UpstreamExpert(UpstreamBase):
 
     Raises:
         ValueError: files outside the released layouts, ``postprocess`` without ``pca``.
+        CheckpointKeyError: (a ``ValueError``) VGG weights that do not fit
+            (:func:`load_vggish_net`); PCA parameters that are not floating point
+            or hold NaN/Inf (the message names the file and the entry).
     """
 
     downsample_rate = EXAMPLE_FRAMES * HOP
@@ -130,9 +138,9 @@ class UpstreamExpert(UpstreamBase):
 
     def __init__(self, ckpt: str, pca: str | None = None, postprocess: bool = True):
         super().__init__()
-        from s3prl.util.checkpoint import load_checkpoint
+        from s3prl.util.checkpoint import CheckpointKeyError, load_checkpoint
 
-        self.net = load_vggish_net(load_checkpoint(ckpt), f"VGGish checkpoint {ckpt}")
+        self.net = load_vggish_net(load_checkpoint(ckpt), ckpt)
         self.postprocess = bool(postprocess)
         if self.postprocess:
             if pca is None:
@@ -140,8 +148,14 @@ class UpstreamExpert(UpstreamBase):
             params = load_checkpoint(pca)
             if not isinstance(params, dict) or {"pca_eigen_vectors", "pca_means"} - set(params):
                 raise ValueError(f"VGGish PCA file {pca}: expected keys 'pca_eigen_vectors' and 'pca_means'")
-            matrix = torch.as_tensor(params["pca_eigen_vectors"]).float()
-            means = torch.as_tensor(params["pca_means"]).float().reshape(-1)
+            raw = {k: torch.as_tensor(params[k]) for k in ("pca_eigen_vectors", "pca_means")}
+            bad = [f"{k} has dtype {v.dtype}, not floating point" if not v.is_floating_point()
+                   else f"{k} has {int((~torch.isfinite(v)).sum())} non-finite (NaN/Inf) value(s)"
+                   for k, v in raw.items() if not v.is_floating_point() or not bool(torch.isfinite(v).all())]
+            if bad:
+                raise CheckpointKeyError(f"checkpoint {pca}: {bad}")
+            matrix = raw["pca_eigen_vectors"].float()
+            means = raw["pca_means"].float().reshape(-1)
             dim = self.net.embeddings[-2].out_features
             if matrix.shape != (dim, dim) or means.shape != (dim,):
                 raise ValueError(f"VGGish PCA file {pca}: shapes {tuple(matrix.shape)} / {tuple(means.shape)}, "
