@@ -8,6 +8,7 @@ test-only virtual environment that shares torch with the system (see ``tox.ini``
     /tmp/fsq-venv/bin/pip install -c constraints.txt cython wheel hydra-core==1.3.2 bitarray \
         sacrebleu regex cffi
     /tmp/fsq-venv/bin/pip install --no-build-isolation --no-deps fairseq-fixed==0.12.3.1
+    /tmp/fsq-venv/bin/python test/fairseq_main_overlay.py /path/to/fairseq-main  # MR-HuBERT
     TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 /tmp/fsq-venv/bin/python -m pytest -m slow \
         test/test_fairseq_parity.py
 
@@ -18,24 +19,33 @@ tests are ``slow`` and skip, naming the reason, when fairseq does not import.
 Covered: RoBERTa over vq-wav2vec k-means codes (``vq_wav2vec_kmeans_roberta`` /
 ``discretebert``), with fairseq's own ``Wav2VecModel`` (k-means codes), ``Dictionary``
 (``encode_line``) and ``RobertaModel`` (built from the checkpoint's ``model_cfg`` Namespace and
-``text_dictionary``, as s3prl 0.4.18's ``upstream/roberta/convert.py`` does). MR-HuBERT is NOT
-covered: fairseq-fixed 0.12.3.1 ships no ``multires_hubert`` model (only ``fairseq/models/hubert``);
-its model class lives in later fairseq ``main`` only.
+``text_dictionary``, as s3prl 0.4.18's ``upstream/roberta/convert.py`` does).
+
+MR-HuBERT: fairseq-fixed 0.12.3.1 ships no ``multires_hubert`` model. Its class is in fairseq
+``main`` only (``fairseq/models/multires_hubert/``, ``fairseq/tasks/multires_hubert_pretraining.py``,
+and ``fairseq/models/wav2vec/wav2vec2.py`` whose ``TransformerEncoder`` gained
+``skip_pos_conv`` / ``override_encoder_layer``; that is its only difference from 0.12.3.1's).
+Those files of fairseq ``main`` (commit 3d262bb, checked; ``test/fairseq_main_overlay.py``) are laid over the venv's
+fairseq (``tox.ini`` env ``fairseq``); without them the MR-HuBERT test skips, saying so.
 """
+
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import importlib.util
 import os
 import tempfile
 
+import numpy as np
 import pytest
 import torch
 
 import s3prl.hub as hub
 from s3prl.util.audio import load_audio, sample_speech_files
 from s3prl.util.checkpoint import load_checkpoint
+from test.checkpoint_builders import multires_hubert as M
 from test.checkpoint_builders import roberta as R
 from test.utils import mixed_length_wavs
 
@@ -140,3 +150,121 @@ def test_fairseq_roberta_padding_invariance_of_the_reference(tmp_path):
 def _padded(wavs):
     lens = torch.tensor([len(w) for w in wavs])
     return torch.nn.utils.rnn.pad_sequence(wavs, batch_first=True), lens
+
+
+def _fairseq_mr_hubert_reason():
+    try:
+        import inspect
+
+        from fairseq.models.multires_hubert.multires_hubert import MultiresHubertModel  # noqa: F401
+        from fairseq.models.wav2vec.wav2vec2 import TransformerEncoder
+    except ImportError as err:
+        return f"fairseq has no MR-HuBERT model (fairseq main's files not laid over fairseq-fixed): {err}"
+    if "skip_pos_conv" not in inspect.signature(TransformerEncoder.__init__).parameters:
+        return "fairseq's TransformerEncoder lacks skip_pos_conv (fairseq main's wav2vec2.py not laid over)"
+    return None
+
+
+def fairseq_mr_hubert(path, s3prl_upsampler_order=False):
+    """fairseq main's ``MultiresHubertModel`` from the converted checkpoint (s3prl 0.4.18
+    ``upstream/multires_hubert/convert.py`` ``load_converted_model``), with s3prl 0.4.18's hooks
+    (``expert.py``): every layer's input and every block's output, ``repeat_interleave`` to the
+    base rate, cut to the shortest. Returns ``(model, run)``; ``run(wav)`` -> hidden states.
+
+    ``s3prl_upsampler_order``: fairseq main's decoder ``i`` uses ``upsample_modules[R-2-i]``
+    (R resolutions), s3prl 0.4.18's ``hubert_model.py`` (which this package follows) uses
+    ``upsample_modules[i]``; the same for R = 2 (every released MR-HuBERT), not for R >= 3.
+    True reverses fairseq's list so that it indexes as s3prl does."""
+    from fairseq.dataclass.utils import merge_with_parent
+    from fairseq.models.multires_hubert.multires_hubert import (
+        MultiresHubertConfig,
+        MultiresHubertModel,
+    )
+    from fairseq.tasks.multires_hubert_pretraining import MultiresHubertPretrainingConfig
+    from omegaconf import OmegaConf
+
+    def known(cls, cfg):
+        # the test builders' cfgs also carry wav2vec 2.0 / HuBERT-task fields that these
+        # dataclasses lack (released files hold exactly the dataclass fields)
+        names = {f.name for f in dataclasses.fields(cls)}
+        return merge_with_parent(cls, OmegaConf.create({k: v for k, v in dict(cfg).items() if k in names}))
+
+    ckpt = load_checkpoint(path)
+    task_cfg = known(MultiresHubertPretrainingConfig, ckpt["task_cfg"])
+    model = MultiresHubertModel(known(MultiresHubertConfig, ckpt["model_cfg"]), task_cfg, ckpt["dictionaries_symbols"])
+    model.load_state_dict(ckpt["model_weight"])
+    model.eval()
+    if s3prl_upsampler_order:
+        model.upsample_modules = torch.nn.ModuleList(list(model.upsample_modules)[::-1])
+    captured, factors = [], []
+    res = model.label_nums
+    lcm = np.lcm.reduce(model.feature_ds_rates)
+    up = [lcm // r for r in model.feature_ds_rates][::-1]
+
+    def hook(module, factor, layer_input):
+        factors.append(factor)
+        if layer_input:
+            module.register_forward_hook(lambda m, i, o: captured.append(i[0].transpose(0, 1)))
+        else:
+            module.register_forward_hook(lambda m, i, o: captured.append(o[0]))
+
+    blocks = ([(model.encoders[i], up[i]) for i in range(res - 1)] + [(model.middle_encoder, up[res - 1])]
+              + [(model.decoders[i], up[::-1][1:][i]) for i in range(res - 1)])
+    for block, factor in blocks:
+        for layer in block.layers:
+            hook(layer, factor, True)
+        hook(block, factor, False)
+
+    def run(wavs, lengths=None):
+        captured.clear()
+        pad = torch.zeros(wavs.shape, dtype=torch.bool)
+        if lengths is not None:
+            pad = torch.arange(wavs.size(1))[None] >= lengths[:, None]
+        if task_cfg.normalize:
+            raise NotImplementedError("normalize=True checkpoints: not built by the test builders")
+        with torch.no_grad():
+            model.extract_features(wavs, padding_mask=pad, mask=False)
+        states = [h.repeat_interleave(f, dim=1) for h, f in zip(captured, factors)]
+        n = min(h.size(1) for h in states)
+        return [h[:, :n] for h in states]
+
+    return model, run
+
+
+@pytest.mark.parametrize("build", [M.build_base, M.build_three_resolutions_plain])
+def test_mr_hubert_every_hidden_state_matches_fairseq(tmp_path, build):
+    """Two resolutions (as every released checkpoint): fairseq main as it is. Three: fairseq
+    main with s3prl 0.4.18's upsampler order (see :func:`fairseq_mr_hubert`); as it is, fairseq
+    main differs from the decoders on (checked below)."""
+    reason = _fairseq_mr_hubert_reason()
+    if reason:
+        pytest.skip(reason)
+    entry, path = build(tmp_path)
+    ours = hub.load(entry, ckpt=str(path))
+    three = build is M.build_three_resolutions_plain
+    _, run = fairseq_mr_hubert(path, s3prl_upsampler_order=three)
+    wavs = mixed_length_wavs(seed=53, seconds=(1.0, 0.55, 0.8, 0.33)) + [load_audio(p) for p in sample_speech_files()]
+    with torch.no_grad():
+        out = ours(wavs)
+    worst = 0.0
+    for b, wav in enumerate(wavs):
+        ref = [h[0] for h in run(wav[None])]  # fairseq on the wav alone (see below)
+        n = int(out["hidden_states_len"][b])
+        assert len(ref) == len(out["hidden_states"]) and n == ref[0].size(0), (b, n, ref[0].shape)
+        worst = max(worst, *((h[b, :n] - r).abs().max().item() for h, r in zip(out["hidden_states"], ref)))
+        assert all(not h[b, n:].any() for h in out["hidden_states"])  # zeroed padded frames
+    assert worst <= 1e-4, worst
+    if three:  # fairseq main's own upsampler order: the encoders and middle block agree, not the decoders
+        fs_main, run_main = fairseq_mr_hubert(path)
+        main = run_main(wavs[0][None])
+        n = int(out["hidden_states_len"][0])
+        diffs = [(h[0, :n] - r[0, :n]).abs().max().item() for h, r in zip(out["hidden_states"], main)]
+        middle = sum(len(b.layers) + 1 for b in [*fs_main.encoders, fs_main.middle_encoder])  # states before decoders
+        assert max(diffs[:middle]) <= 1e-4 and min(diffs[middle:]) > 1e-2, diffs
+    # fairseq itself on the padded batch is not padding-invariant (its adapters' convolutions and
+    # GroupNorm(1) read padded frames): the shortest wav's states move; measured, not asserted
+    padded = torch.nn.utils.rnn.pad_sequence(wavs[:4], batch_first=True)
+    batch = run(padded, torch.tensor([len(w) for w in wavs[:4]]))
+    n = int(out["hidden_states_len"][3])
+    drift = max((h[3, :n] - r[0]).abs().max().item() for h, r in zip(batch, run(wavs[3][None])))
+    print(f"MR-HuBERT ({path.name}) vs fairseq: worst |diff| {worst:.2e}; fairseq padded-batch drift {drift:.2e}")
