@@ -4,7 +4,7 @@ mixed-length batch.
 Usage (in the test-only fairseq env of ``tox.ini`` env ``fairseq``: fairseq-fixed 0.12.3.1 with
 fairseq main's MR-HuBERT files laid over it by ``test/fairseq_main_overlay.py``)::
 
-    TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 /tmp/fsq-venv/bin/python benchmarks/bench_mr_hubert.py \\
+    TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 <fairseq-venv>/bin/python benchmarks/bench_mr_hubert.py \\
         [--seconds 2,3,5,8] [--repeats 3] [--threads N] [--quick]
 
 Model: the MR-HuBERT base shape of fairseq main's ``examples/mr_hubert/config/pretrain/
