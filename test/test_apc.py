@@ -286,8 +286,9 @@ def test_not_the_layout(tmp_path):
 
 
 def test_inference_recurrence_equals_packed_gru(tiny, monkeypatch):
-    """fp32 CPU inference runs gru_layer_inference (rows sorted, finished rows skipped); with
-    autograd on it runs packed nn.GRU as the original does: same valid frames (1e-5), rows in
+    """fp32 CPU inference with one thread runs gru_layer_inference (rows sorted, finished rows
+    skipped); with several threads, or with autograd on, it runs packed nn.GRU as the original
+    does: same valid frames (1e-5), rows in
     the caller's order, zero past each row's frames. No regrouping by length (the recurrence
     wastes nothing on padding)."""
     import s3prl.upstream.apc.expert as apc_expert
@@ -301,11 +302,22 @@ def test_inference_recurrence_equals_packed_gru(tiny, monkeypatch):
     calls = []
     real = apc_expert.gru_layer_inference
     monkeypatch.setattr(apc_expert, "gru_layer_inference", lambda *a: calls.append(1) or real(*a))
-    with torch.no_grad():
-        fast = model(wavs)
-    assert len(calls) == 3  # one per layer
-    packed = model(wavs)  # autograd on: the packed nn.GRU path
-    assert len(calls) == 3
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)  # the recurrence is used with one intra-op thread only
+        with torch.no_grad():
+            fast = model(wavs)
+        assert len(calls) == 3  # one per layer
+        packed = model(wavs)  # autograd on: the packed nn.GRU path
+        assert len(calls) == 3
+        torch.set_num_threads(2)  # several threads: packed nn.GRU (faster there) also without autograd
+        with torch.no_grad():
+            packed_no_grad = model(wavs)
+        assert len(calls) == 3
+    finally:
+        torch.set_num_threads(threads)
+    for a, b in zip(packed_no_grad["hidden_states"], packed["hidden_states"]):
+        assert torch.equal(a, b.detach())
     assert torch.equal(fast["hidden_states_len"], packed["hidden_states_len"])
     for a, b in zip(fast["hidden_states"], packed["hidden_states"]):
         assert a.shape == b.shape
