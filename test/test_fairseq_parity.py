@@ -183,15 +183,19 @@ def fairseq_mr_hubert(path, s3prl_upsampler_order=False):
     from fairseq.tasks.multires_hubert_pretraining import MultiresHubertPretrainingConfig
     from omegaconf import OmegaConf
 
-    def known(cls, cfg):
-        # the test builders' cfgs also carry wav2vec 2.0 / HuBERT-task fields that these
-        # dataclasses lack (released files hold exactly the dataclass fields)
+    def strict(cls, cfg):
+        # the test builders write exactly the dataclasses' fields: merge_with_parent refuses
+        # any other key, and every field is compared with the dataclass's type
         names = {f.name for f in dataclasses.fields(cls)}
-        return merge_with_parent(cls, OmegaConf.create({k: v for k, v in dict(cfg).items() if k in names}))
+        assert set(cfg) == names, (cls.__name__, sorted(set(cfg) - names), sorted(names - set(cfg)))
+        return merge_with_parent(cls, OmegaConf.create(dict(cfg)))
 
     ckpt = load_checkpoint(path)
-    task_cfg = known(MultiresHubertPretrainingConfig, ckpt["task_cfg"])
-    model = MultiresHubertModel(known(MultiresHubertConfig, ckpt["model_cfg"]), task_cfg, ckpt["dictionaries_symbols"])
+    if "cfg" in ckpt:  # fairseq's own layout: what s3prl 0.4.18's convert.py reads
+        ckpt = {"task_cfg": ckpt["cfg"]["task"], "model_cfg": ckpt["cfg"]["model"], "model_weight": ckpt["model"],
+                "dictionaries_symbols": [d.symbols for d in ckpt["task_state"]["dictionaries"]]}
+    task_cfg = strict(MultiresHubertPretrainingConfig, ckpt["task_cfg"])
+    model = MultiresHubertModel(strict(MultiresHubertConfig, ckpt["model_cfg"]), task_cfg, ckpt["dictionaries_symbols"])
     model.load_state_dict(ckpt["model_weight"])
     model.eval()
     if s3prl_upsampler_order:
@@ -231,7 +235,7 @@ def fairseq_mr_hubert(path, s3prl_upsampler_order=False):
     return model, run
 
 
-@pytest.mark.parametrize("build", [M.build_base, M.build_three_resolutions_plain])
+@pytest.mark.parametrize("build", [M.build_base, M.build_base_fairseq, M.build_three_resolutions_plain])
 def test_mr_hubert_every_hidden_state_matches_fairseq(tmp_path, build):
     """Two resolutions (as every released checkpoint): fairseq main as it is. Three: fairseq
     main with s3prl 0.4.18's upsampler order (see :func:`fairseq_mr_hubert`); as it is, fairseq

@@ -169,3 +169,26 @@ def test_golden_padding_entries_and_errors(tmp_path):
     torch.save(ck, tmp_path / "bad.pt")
     with pytest.raises(ValueError, match=r"missing keys \['upsample_modules\.0\.downsample_conv\.2\.bias'\]"):
         hub.multires_hubert_local(str(tmp_path / "bad.pt"))
+
+
+def test_fairseq_layout_empty_override_and_missing_ratios(tmp_path):
+    """fairseq main's own layout reads as the converted one; with ``override_encoder_layers`` ""
+    every block has ``encoder_layers`` layers (fairseq main ``MultiresHubertModel.__init__``
+    passes ``override_encoder_layer=None`` -> ``TransformerEncoder`` uses ``encoder_layers``);
+    no ``label_rate_ratios`` (``MISSING`` in ``MultiresHubertConfig``) is refused."""
+    _, conv = M.build_base(tmp_path)
+    _, fair = M.build_base_fairseq(tmp_path)
+    assert set(load_checkpoint(fair)) >= {"cfg", "model", "task_state"}
+    wavs = mixed_length_wavs(seed=54, seconds=(0.6, 0.3))
+    with torch.no_grad():
+        a, b = hub.multires_hubert_local(str(conv))(wavs), hub.multires_hubert_local(str(fair))(wavs)
+    assert len(a["hidden_states"]) == 2 + 1 + 1 + 1 + 2 + 1  # override [2, 1, 2]: layers + 1 per block
+    assert all(torch.equal(x, y) for x, y in zip(a["hidden_states"], b["hidden_states"]))
+    _, plain = M.build_three_resolutions_plain(tmp_path)
+    ck = load_checkpoint(plain)
+    assert ck["model_cfg"]["override_encoder_layers"] == "" and ck["model_cfg"]["encoder_layers"] == 2
+    assert hub.multires_hubert_local(str(plain)).num_layers == 5 * (2 + 1)  # 5 blocks of 2 layers
+    del ck["model_cfg"]["label_rate_ratios"]
+    torch.save(ck, tmp_path / "no_ratios.pt")
+    with pytest.raises(ValueError, match=r"no_ratios\.pt.*no label_rate_ratios"):
+        hub.multires_hubert_local(str(tmp_path / "no_ratios.pt"))

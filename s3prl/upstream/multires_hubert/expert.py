@@ -34,8 +34,11 @@ each wav's frames, their GroupNorm statistics use each wav's own frames (the len
 wav alone would have), transformer blocks mask padded keys, and each wav's length follows
 the alone arithmetic through every step.
 
-Checkpoint: the original s3prl toolkit's converted layout (``upstream/multires_hubert/convert.py``):
-``{"task_cfg", "model_cfg", "model_weight", "dictionaries_symbols"}``; training-only
+Checkpoint: the original s3prl toolkit's converted layout (``upstream/multires_hubert/convert.py``,
+the released files): ``{"task_cfg", "model_cfg", "model_weight", "dictionaries_symbols"}``, or
+fairseq main's own ``{"cfg": {"model", "task", ...}, "model", ...}``; the model config holds
+fairseq main's ``MultiresHubertConfig`` fields (``label_rate_ratios`` required;
+``override_encoder_layers`` "" means ``encoder_layers`` in every block). Training-only
 ``mask_emb``, ``final_projs.*``, ``label_embs_concat.*``, ``target_glus.*`` are dropped.
 """
 
@@ -247,7 +250,7 @@ def _as_list(value) -> list:
 
 
 class UpstreamExpert(UpstreamBase):
-    """MR-HuBERT from a local checkpoint in the original s3prl toolkit's converted layout.
+    """MR-HuBERT from a local checkpoint (s3prl converted layout or fairseq main's layout).
 
     Args:
         ckpt: local path.
@@ -257,17 +260,22 @@ class UpstreamExpert(UpstreamBase):
     base frame rate (stride 320 samples for the released models).
 
     Raises:
-        ValueError: missing layout keys, missing / unexpected weights (named).
+        ValueError: missing layout keys, no / malformed ``label_rate_ratios``, an
+            ``override_encoder_layers`` of the wrong length, missing / unexpected weights (named).
     """
 
     def __init__(self, ckpt: str | os.PathLike, dtype: Optional[torch.dtype] = None):
         super().__init__()
         read = read_fairseq_checkpoint(ckpt)
         cfg = dict(read.model_cfg)
-        raw = _as_list(cfg.get("label_rate_ratios", [1, 2]))
-        if len(raw) % 2:
+        if cfg.get("label_rate_ratios") is None:  # MISSING in fairseq main's MultiresHubertConfig
+            raise ValueError(f"MR-HuBERT checkpoint {ckpt}: the model config has no label_rate_ratios "
+                             f"(layout {read.layout}); not an MR-HuBERT checkpoint?")
+        raw = _as_list(cfg["label_rate_ratios"])
+        if len(raw) % 2 or not raw:
             raise ValueError(f"MR-HuBERT checkpoint {ckpt}: label_rate_ratios {raw} is not (up, down) pairs")
         ratios = [(int(raw[2 * i]), int(raw[2 * i + 1])) for i in range(len(raw) // 2)]
+        # fairseq main (MultiresHubertModel.__init__): "" -> every block gets encoder_layers
         override = _as_list(cfg.get("override_encoder_layers", ""))
         n_blocks = 2 * len(ratios) + 1
         layers = [int(v) for v in override] if override else [int(cfg.get("encoder_layers", 2))] * n_blocks

@@ -43,7 +43,8 @@ _ANY = dict(model="MR-HuBERT (any checkpoint)", paper=_PAPER, date="2023-10", in
 @entry(**_ANY)
 def multires_hubert_local(ckpt: str, dtype=None):
     """MR-HuBERT from a local checkpoint (the original s3prl toolkit's converted layout
-    ``{'task_cfg', 'model_cfg', 'model_weight', 'dictionaries_symbols'}``); the U-net
+    ``{'task_cfg', 'model_cfg', 'model_weight', 'dictionaries_symbols'}``, or fairseq main's own
+    ``{'cfg': {'model', 'task', ...}, 'model', ...}``); the U-net
     (resolutions, blocks, adapters) is read from it. Stride 320 samples."""
     return _build(ckpt, require="path", dtype=dtype)
 
