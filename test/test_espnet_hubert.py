@@ -159,3 +159,32 @@ def test_errors_name_the_problem(tmp_path):
         hub.espnet_hubert_local(str(path), config=str(tmp_path / "c.yaml"))
     with pytest.raises(FileNotFoundError, match="config.yaml not found"):
         hub.espnet_hubert_local(str(path), config=str(tmp_path / "missing.yaml"))
+
+
+def test_entries_outside_the_upstream_prefix(tmp_path, caplog):
+    """ESPnet's training-only entries and unknown ones are dropped and logged once (INFO);
+    input-transform weights (GlobalMVN ``normalize.mean``) and a config naming a frontend /
+    normalize / preencoder are refused (this upstream reads raw waveforms only)."""
+    import logging
+
+    _, path = E.build_base(tmp_path)
+    exp = path.parent  # the experiment folder: config.yaml next to the .pth files
+    sd = torch.load(path, weights_only=True)
+    sd["criterion.extra"] = torch.zeros(2)
+    torch.save(sd, exp / "extra.pth")
+    with caplog.at_level(logging.INFO, logger="s3prl"):
+        hub.espnet_hubert_local(str(exp / "extra.pth"))
+        hub.espnet_hubert_local(str(exp / "extra.pth"))
+    training = [r.getMessage() for r in caplog.records if "training-only entries" in r.getMessage()]
+    unknown = [r.getMessage() for r in caplog.records if "unknown entries" in r.getMessage()]
+    assert len(training) == 1 and "encoder.global_step" in training[0] and "mask_generator" in training[0]
+    assert len(unknown) == 1 and "criterion.extra" in unknown[0]
+    sd["normalize.mean"] = torch.zeros(1)
+    torch.save(sd, exp / "mvn.pth")
+    with pytest.raises(ValueError, match=r"mvn\.pth has weights of an input transform.*'normalize\.mean'"):
+        hub.espnet_hubert_local(str(exp / "mvn.pth"))
+    cfg = yaml.safe_load((path.parent / "config.yaml").read_text())
+    cfg["normalize"] = "utterance_mvn"
+    (tmp_path / "n.yaml").write_text(yaml.safe_dump(cfg))
+    with pytest.raises(ValueError, match="n.yaml: normalize 'utterance_mvn' transforms the waveform"):
+        hub.espnet_hubert_local(str(path), config=str(tmp_path / "n.yaml"))

@@ -13,7 +13,10 @@ torchaudio's ``hubert_pretrain_model``. Files (facts from those sources):
   ``encoder.transformer.layers.{i}.attention.{q,k,v,out}_proj``, ``.layer_norm``,
   ``.feed_forward.{intermediate_dense,output_dense}``, ``.final_layer_norm``); the
   training-only ``mask_generator.*``, ``logit_generator.*`` and ``encoder.global_step``
-  are dropped.
+  are dropped, and so is any other unknown entry, both logged once (INFO, logger ``s3prl``);
+  weights of a ``frontend`` / ``normalize`` / ``preencoder`` (they would transform the
+  waveform before the encoder, which this upstream does not do) are refused. Released ESPnet
+  HuBERT files use none of the three (``config.yaml``: ``null``; a config naming one is refused).
 * ``config.yaml``: the training config; ``encoder_conf`` holds the architecture
   (``extractor_mode``, ``extractor_conv_layer_config``, ``extractor_conv_bias``,
   ``encoder_embed_dim``, ``encoder_pos_conv_kernel``, ``encoder_pos_conv_groups``,
@@ -39,9 +42,9 @@ from torch import Tensor, nn
 from s3prl.upstream.interface import UpstreamBase
 from s3prl.upstream.wav2vec2.loading import load_weights
 from s3prl.upstream.wav2vec2.modules import Wav2Vec2Config, Wav2Vec2Model
-from s3prl.util.checkpoint import load_checkpoint
+from s3prl.util.checkpoint import load_checkpoint, note_unused_entries
 
-__all__ = ["PREFIX", "read_espnet_config", "rename_espnet_keys", "UpstreamExpert"]
+__all__ = ["PREFIX", "TRAINING_ONLY_PREFIXES", "INPUT_PREFIXES", "read_espnet_config", "rename_espnet_keys", "UpstreamExpert"]
 
 #: where the upstream's weights live in an ESPnet HuBERT state dict
 PREFIX = "encoder.hubert_pretrain_model.wav2vec2."
@@ -83,6 +86,10 @@ def read_espnet_config(config: str | os.PathLike | Mapping[str, Any]) -> Wav2Vec
     encoder = config.get("encoder", "torchaudio_hubert")
     if encoder != "torchaudio_hubert":
         raise ValueError(f"{where}: encoder {encoder!r} is not an ESPnet HuBERT ('torchaudio_hubert') encoder")
+    for name in ("frontend", "normalize", "preencoder"):
+        if config.get(name) is not None:
+            raise ValueError(f"{where}: {name} {config.get(name)!r} transforms the waveform before the encoder; "
+                             "this upstream reads raw 16 kHz waveforms only (ESPnet HuBERT: null)")
     conf = {**_DEFAULTS, **{k: v for k, v in (config.get("encoder_conf") or {}).items() if v is not None}}
     if conf["extractor_mode"] not in ("group_norm", "layer_norm"):
         raise ValueError(f"{where}: extractor_mode {conf['extractor_mode']!r} is not supported")
@@ -122,18 +129,45 @@ _RENAMES = [
 ]
 
 
+#: entries of the ``.pth`` besides the upstream's weights that ESPnet's HuBERT pre-training
+#: writes (``TorchAudioHuBERTPretrainEncoder``: torchaudio's masking and logit heads, the
+#: ``global_step`` buffer); training-only, dropped (logged once)
+TRAINING_ONLY_PREFIXES = (
+    "encoder.hubert_pretrain_model.mask_generator.",
+    "encoder.hubert_pretrain_model.logit_generator.",
+    "encoder.global_step",
+    "specaug.",
+)
+
+#: modules of ESPnet's ``TorchAudioHubertPretrainModel`` that transform the waveform before the
+#: encoder (``frontend``, ``normalize`` e.g. GlobalMVN's ``mean`` / ``std``, ``preencoder``):
+#: this upstream does not apply them, so weights under them are refused, never dropped
+INPUT_PREFIXES = ("frontend.", "normalize.", "preencoder.")
+
+
 def rename_espnet_keys(state_dict: Mapping[str, Any], source: str = "ESPnet checkpoint") -> dict:
     """The upstream's weights of an ESPnet HuBERT state dict, in
-    :class:`~s3prl.upstream.wav2vec2.modules.Wav2Vec2Model`'s names (everything outside
-    :data:`PREFIX` is training-only and dropped).
+    :class:`~s3prl.upstream.wav2vec2.modules.Wav2Vec2Model`'s names.
+
+    Entries outside :data:`PREFIX`: the training-only ones ESPnet writes
+    (:data:`TRAINING_ONLY_PREFIXES`) and any other unknown name are dropped and logged once
+    (:func:`s3prl.util.checkpoint.note_unused_entries`, logger ``s3prl``, level INFO); weights of
+    an input transform (:data:`INPUT_PREFIXES`) are refused.
 
     Raises:
-        ValueError: no key under :data:`PREFIX` (the message lists a few top-level names).
+        ValueError: no key under :data:`PREFIX` (the message lists a few top-level names), or
+            keys under :data:`INPUT_PREFIXES` (named).
     """
-    out = {}
+    out, training, unknown, transforms = {}, [], [], []
     for key, value in state_dict.items():
         key = str(key)
         if not key.startswith(PREFIX):
+            if key.startswith(INPUT_PREFIXES):
+                transforms.append(key)
+            elif key.startswith(TRAINING_ONLY_PREFIXES):
+                training.append(key)
+            else:
+                unknown.append(key)
             continue
         key = key[len(PREFIX):]
         for pattern, repl in _RENAMES:
@@ -145,6 +179,11 @@ def rename_espnet_keys(state_dict: Mapping[str, Any], source: str = "ESPnet chec
         heads = sorted({str(k).split(".")[0] for k in state_dict})[:8]
         raise ValueError(f"{source} has no ESPnet HuBERT weights (no key starts with {PREFIX!r}); "
                          f"its top-level names are {heads}")
+    if transforms:
+        raise ValueError(f"{source} has weights of an input transform before the encoder, which this "
+                         f"upstream does not apply: {sorted(transforms)[:10]}")
+    note_unused_entries(source, training, "training-only entries")
+    note_unused_entries(source, unknown, "unknown entries outside " + PREFIX)
     return out
 
 
