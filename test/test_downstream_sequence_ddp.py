@@ -30,13 +30,13 @@ from .test_runner import REPO, _env, _weights  # noqa: E402
 TASKS = ["asr", "ctc", "sv_voxceleb1"]
 
 
-def _argv(task: str, base: Path, expdir: Path, steps: int) -> list[str]:
+def _argv(task: str, base: Path, expdir: Path, steps: int, asr_dropout: float = 0.0) -> list[str]:
     root = make_voxceleb(base / "VoxCeleb1") if task == "sv_voxceleb1" else None
     # the example upstream: 3 hidden states, so the featurizer has weights to learn
     argv = ["-m", "train", "-u", "example", "-d", task, "-p", str(expdir), "--device", "cpu",
             *overrides(task, root), "-o", f"runner.total_steps={steps}"]
     if task == "asr":
-        argv += ["-o", "downstream_expert.modelrc.RNNs.dropout=[0.0,0.0]"]
+        argv += ["-o", f"downstream_expert.modelrc.RNNs.dropout=[{asr_dropout},{asr_dropout}]"]
     return argv
 
 
@@ -115,3 +115,82 @@ def test_cache_features_equals_uncached(tmp_path, task):
             assert b[0][1] == pytest.approx(a[0][1], abs=1e-5), (name, tag)
         _assert_weights_close(_weights(tmp_path / "plain" / "states-2.ckpt"),
                               _weights(tmp_path / name / "states-2.ckpt"))
+
+
+def test_ddp_ranks_draw_their_own_dropout_masks(tmp_path):
+    """Under DDP each rank's training batch seeds the global RNG from (seed, epoch, batch index,
+    rank): two ranks draw different dropout masks for the same utterances, the same rank the same
+    masks whatever the global RNG held before (so a resume is exact); 1 process keeps its stream."""
+    from types import SimpleNamespace
+
+    args, config, _ = runner.resolve(["-m", "train", "-p", str(tmp_path), "-u", "example",
+                                      "-d", "example", "-o", "downstream_expert.modelrc.dropout=0.5"])
+    module = runner._lightning_module_class()(args, config, *runner.build_parts(args, config, tmp_path))
+    module.train()
+    g = torch.Generator().manual_seed(0)
+    data = {"batch": [[torch.randn(4000, generator=g), torch.randn(3000, generator=g)],
+                      torch.tensor([0, 1])], "scale": 1.0}
+
+    def loss(rank, world, prior_seed, batch_idx=3):
+        module._trainer = SimpleNamespace(world_size=world, current_epoch=1, global_rank=rank)
+        torch.manual_seed(prior_seed)
+        try:
+            return float(module.training_step(data, batch_idx))
+        finally:
+            module._trainer = None
+
+    assert loss(0, 2, 1) == loss(0, 2, 2)  # the global RNG before does not matter
+    assert loss(1, 2, 1) == loss(1, 2, 2)
+    assert loss(0, 2, 1) != loss(1, 2, 1)  # ranks: their own masks
+    assert loss(0, 2, 1) != loss(0, 2, 1, batch_idx=4)  # batches: their own masks
+    assert loss(0, 1, 1) != loss(0, 1, 2)  # 1 process: the continuous global stream
+    seeds = {runner.seed_rank_step(1337, e, b, r) for e in range(3) for b in range(50) for r in range(4)}
+    assert len(seeds) == 600
+
+
+@pytest.mark.slow
+def test_ddp_resume_with_dropout_is_exact(tmp_path):
+    """asr with dropout 0.2 and SpecAugment on 2 processes: resuming from states-3 (mid-epoch) gives the
+    uninterrupted run's step-6 weights exactly."""
+    # 6 steps: after states-3 the train batches are 1 (rank 1 idle), 3, 1 utterances
+    argv = _argv("asr", tmp_path, tmp_path / "full", steps=6, asr_dropout=0.2)
+    # SpecAugment draws a number of values that depends on the shard's size, so the ranks' RNG
+    # states part (CPU dropout draws one seed per call whatever the size); the checkpoint holds
+    # rank 0's state only
+    argv += ["-o", "specaug={time_warp_window: 2, freq_mask_width_range: [0, 4], "
+             "time_mask_width_range: [0, 5]}"]
+    cmds = [[*argv, "--devices", "2"],
+            ["-m", "train", "-e", str(tmp_path / "full" / "states-3.ckpt"), "-p", str(tmp_path / "resumed"),
+             "--device", "cpu", "--devices", "2"]]
+    for cmd in cmds:
+        proc = subprocess.run([sys.executable, str(REPO / "run_benchmark.py"), *cmd], cwd=tmp_path,
+                              env=_env(), capture_output=True, text=True, timeout=900)
+        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    a = _weights(tmp_path / "full" / "states-6.ckpt")
+    b = _weights(tmp_path / "resumed" / "states-6.ckpt")
+    assert sorted(a) == sorted(b)
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+def test_sv_crops_fixed_when_the_loader_is_built(tmp_path):
+    """sv_voxceleb1 without a datarc seed: the crop offsets follow the global seed at
+    ``get_dataloader`` time (the runner's epoch seed), not the global RNG when an item is read
+    (a DDP rank's per-batch seed, a worker's seed)."""
+    from s3prl.downstream.sv_voxceleb1.expert import DownstreamExpert
+
+    from .test_downstream_sv import config
+
+    vox = make_voxceleb(tmp_path / "VoxCeleb1")
+    expert = DownstreamExpert(5, 160, config(vox, seed=None), str(tmp_path))
+
+    def crops(loader_seed, read_seed):
+        torch.manual_seed(loader_seed)
+        dataset = expert.get_dataloader("train", epoch=1).dataset
+        torch.manual_seed(read_seed)
+        return [dataset[i][0] for i in range(len(dataset))]
+
+    ref = crops(1, 1)
+    assert all(w.numel() == 6000 for w in ref)
+    assert all(torch.equal(a, b) for a, b in zip(ref, crops(1, 2)))
+    assert not all(torch.equal(a, b) for a, b in zip(ref, crops(2, 2)))
