@@ -515,6 +515,25 @@ def _set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def seed_rank_step(seed: int, epoch: int, batch_idx: int, rank: int) -> int:
+    """Seed torch's (CPU and CUDA), NumPy's and Python's global RNGs for one DDP training batch.
+
+    Every rank starts from the same ``--seed``; without this, ranks would draw the same dropout /
+    SpecAugment masks for different utterances, and a resumed DDP run would give every rank the
+    RNG state rank 0 saved. A seed derived from (seed, epoch, batch index in the epoch, rank)
+    gives each rank its own stream and makes a resume exact without per-rank RNG states in the
+    checkpoint. Only used with more than one process; 1-process runs keep one continuous stream.
+    Returns the seed (a 63-bit integer).
+    """
+    mixed = int(seed)
+    for value in (epoch, batch_idx, rank):
+        mixed = (mixed * 1_000_003 + int(value) + 1) % (2**63)
+    torch.manual_seed(mixed)
+    np.random.seed(mixed % (2**32))
+    random.seed(mixed)
+    return mixed
+
+
 def _lightning_module_class():
     pl = _pl()
 
@@ -577,6 +596,8 @@ def _lightning_module_class():
 
         # ----- training
         def training_step(self, data, batch_idx):
+            if self._trainer is not None and self.trainer.world_size > 1:
+                seed_rank_step(self.args.seed, self.trainer.current_epoch, batch_idx, self.global_rank)
             wavs, *others = data["batch"]
             features, features_len = self.features(wavs)
             if self.specaug is not None:

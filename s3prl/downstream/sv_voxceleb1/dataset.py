@@ -112,12 +112,14 @@ class SpeakerTrainDataset(Dataset):
     def __getitem__(self, index: int):
         return self.item(index, self.epoch)
 
-    def item(self, index: int, epoch: int):
-        """Item ``index`` as cropped in ``epoch``."""
+    def item(self, index: int, epoch: int, seed: int | None = None):
+        """Item ``index`` as cropped in ``epoch``; ``seed`` replaces a ``None`` crop seed (else
+        ``torch.initial_seed()`` when the item is read)."""
         path, label = self.items[index]
         wav = load_audio(path)
         if self.max_timestep and wav.numel() > self.max_timestep:
-            base = torch.initial_seed() if self.seed is None else int(self.seed)
+            base = int(self.seed) if self.seed is not None else (
+                torch.initial_seed() if seed is None else int(seed))
             g = torch.Generator().manual_seed(
                 (base * 1_000_003 + int(epoch) * 100_003 + index) % (2**63))
             start = int(torch.randint(0, wav.numel() - self.max_timestep + 1, (1,), generator=g))
@@ -127,17 +129,24 @@ class SpeakerTrainDataset(Dataset):
 
 class EpochView(Dataset):
     """The items of a :class:`SpeakerTrainDataset` as cropped in one epoch (each dataloader
-    gets its own view, so building another epoch's loader never changes this one)."""
+    gets its own view, so building another epoch's loader never changes this one).
+
+    Without a dataset ``seed`` the crop seed is ``torch.initial_seed()`` when the view is built
+    (the runner builds each epoch's loader under a global seed from ``--seed`` and the epoch),
+    not when an item is read: then DataLoader workers (their own initial seeds) and the
+    runner's per-batch DDP reseeding leave the crops unchanged.
+    """
 
     def __init__(self, dataset: SpeakerTrainDataset, epoch: int):
         self.dataset = dataset
         self.epoch = int(epoch)
+        self.seed = dataset.seed if dataset.seed is not None else torch.initial_seed()
 
     def __len__(self) -> int:
         return len(self.dataset)
 
     def __getitem__(self, index: int):
-        return self.dataset.item(index, self.epoch)
+        return self.dataset.item(index, self.epoch, self.seed)
 
 
 def read_trials(trial_file, root) -> list[tuple[int, str, str]]:
