@@ -45,6 +45,7 @@ def models(tmp_path_factory):
 def test_padding_invariance_half_and_ten_seconds(models, kind, name):
     model = models(kind, name)
     worst = assert_padding_invariant(model, mixed_length_wavs(seed=3, seconds=(0.5, 10.0, 2.3)))
+    print(f"padding max abs diff {name}: {worst:.2e}")  # pytest -s: the measured figure
     assert worst <= 1e-4
 
 

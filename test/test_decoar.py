@@ -64,6 +64,7 @@ def test_matches_reference_last_and_every_layer(tmp_path):
         assert n == ref[0].size(0) == 1 + (len(wav) - 400) // 160
         worst = max(worst, (a["hidden_states"][0][i, :n] - ref[-1]).abs().max().item())
         worst = max(worst, *((h[i, :n] - r).abs().max().item() for h, r in zip(b["hidden_states"], ref)))
+    print(f"parity max abs diff (decoar): {worst:.2e}")  # pytest -s
     assert worst <= 1e-4, worst
 
 

@@ -148,6 +148,7 @@ def test_matches_original_restatement(build, tmp_path):
         assert len(ref) == len(out["hidden_states"]) == model.num_layers
         assert n == ref[0].size(0), (n, ref[0].size(0))
         worst = max(worst, *((h[b, :n] - r).abs().max().item() for h, r in zip(out["hidden_states"], ref)))
+    print(f"parity max abs diff (multires_hubert): {worst:.2e}")  # pytest -s
     assert worst <= 1e-4, worst
 
 

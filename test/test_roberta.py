@@ -86,6 +86,7 @@ def test_matches_fairseq_restatement_with_chunks(tmp_path):
         n = int(out["hidden_states_len"][b])
         assert n == ref[0].size(0)
         worst = max(worst, *((h[b, :n] - r).abs().max().item() for h, r in zip(out["hidden_states"], ref)))
+    print(f"parity max abs diff (roberta): {worst:.2e}")  # pytest -s
     assert worst <= 1e-4, worst
 
 
