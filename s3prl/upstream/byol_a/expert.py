@@ -32,9 +32,9 @@ from __future__ import annotations
 import functools
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
+from s3prl.modules.windowing import cut_windows, window_count
 from s3prl.upstream.baseline.features import htk_mel_filters
 from s3prl.upstream.interface import UpstreamBase
 
@@ -150,11 +150,9 @@ class UpstreamExpert(UpstreamBase):
         self.frame_window = self.window
 
     def forward_padded(self, wavs: Tensor, wavs_len: Tensor) -> tuple[list[Tensor], Tensor]:
-        n_win = torch.div(wavs_len + self.stride - 1, self.stride, rounding_mode="floor")
+        n_win = window_count(wavs_len, self.stride)
         w = int(n_win.max())
-        need = (w - 1) * self.stride + self.window
-        x = F.pad(wavs, (0, max(0, need - wavs.size(1))))[:, :need]
-        windows = x.unfold(1, self.window, self.stride).reshape(-1, self.window)
+        windows = cut_windows(wavs, w, self.window, self.stride).reshape(-1, self.window)
         mel = (log_mel(windows) - NORM_MEAN) / NORM_STD
         emb = self.model(mel.unsqueeze(1))
         return [emb.reshape(wavs.size(0), w, -1)], n_win
