@@ -5,7 +5,8 @@ Facts (s3prl 0.4.18 ``upstream/ast/expert.py``, ``upstream/ssast/expert.py`` and
 SSAST https://arxiv.org/abs/2110.09784):
 
 * every wav is cut into windows of ``window`` samples starting every ``stride``
-  samples (``ceil(T / stride)`` windows, the last one zero padded);
+  samples (``ceil(T / stride)`` windows, the last one zero padded;
+  :mod:`s3prl.modules.windowing`);
 * each window -> Kaldi fbank (``torchaudio.compliance.kaldi.fbank`` with
   ``htk_compat=True``, ``use_energy=False``, ``window_type="hanning"``,
   ``num_mel_bins=128``, ``dither=0``, ``frame_shift=10``; Kaldi defaults
