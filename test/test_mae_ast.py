@@ -99,3 +99,20 @@ def test_bad_checkpoints(tmp_path):
         hub.mae_ast_local(str(bad))
     with pytest.raises(ValueError, match="mae_ast_url"):
         hub.mae_ast_local("https://example.com/x.pt")
+
+
+def test_sine_positions_without_the_buffer(tmp_path):
+    """A checkpoint without ``enc_sine_pos_embed.pe``: the table is rebuilt,
+    ``pe[t, 2i] = sin(t / 10000^(2i/D))``, ``pe[t, 2i+1] = cos(...)`` (MAE-AST ``SinusoidalPositionalEncoding``)."""
+    import math
+
+    state = make_state("frame")
+    expected = state.pop("enc_sine_pos_embed.pe")
+    model = hub.mae_ast_local(str(write_checkpoint(tmp_path / "nope.pt", "frame", state)))
+    pe = model.pe
+    assert pe.shape == expected.shape and pe.dtype == torch.float32
+    for t in (0, 1, 17, 999, pe.size(1) - 1):
+        for j in (0, 1, 2, 3, DIM - 2, DIM - 1):
+            angle = t / 10000 ** ((j - j % 2) / DIM)
+            ref = math.sin(angle) if j % 2 == 0 else math.cos(angle)
+            assert abs(float(pe[0, t, j]) - ref) <= 1e-6, (t, j)

@@ -39,9 +39,10 @@ import torch
 from torch import Tensor, nn
 
 from s3prl.modules.vit import count_blocks, heads_for, resize_pos_grid
+from s3prl.modules.windowing import cut_windows, window_count
 from s3prl.upstream.interface import UpstreamBase
 
-from .frontend import ast_fbank, cut_windows, window_count
+from .frontend import ast_fbank
 from .model import SpectrogramViT
 
 SAMPLE_RATE = 16000

@@ -5,7 +5,8 @@ Facts (s3prl 0.4.18 ``upstream/ast/expert.py``, ``upstream/ssast/expert.py`` and
 SSAST https://arxiv.org/abs/2110.09784):
 
 * every wav is cut into windows of ``window`` samples starting every ``stride``
-  samples (``ceil(T / stride)`` windows, the last one zero padded);
+  samples (``ceil(T / stride)`` windows, the last one zero padded;
+  :mod:`s3prl.modules.windowing`);
 * each window -> Kaldi fbank (``torchaudio.compliance.kaldi.fbank`` with
   ``htk_compat=True``, ``use_energy=False``, ``window_type="hanning"``,
   ``num_mel_bins=128``, ``dither=0``, ``frame_shift=10``; Kaldi defaults
@@ -23,28 +24,10 @@ from torch import Tensor
 
 from s3prl.upstream.baseline.features import kaldi_fbank
 
-__all__ = ["FBANK_MEAN", "FBANK_STD", "window_count", "cut_windows", "ast_fbank"]
+__all__ = ["FBANK_MEAN", "FBANK_STD", "ast_fbank"]
 
 FBANK_MEAN = -4.2677393
 FBANK_STD = 4.5689974
-
-
-def window_count(wavs_len: Tensor, stride: int) -> Tensor:
-    """``ceil(T / stride)`` windows per wav (``(batch,)`` long; 0 for an empty wav).
-
-    A window starts at each ``k * stride < T`` and is zero padded past the wav's
-    end (s3prl 0.4.18's AST/SSAST windowing), so one sample already gives a
-    window: the receptive field of these upstreams is 1 sample."""
-    return torch.div(wavs_len + stride - 1, stride, rounding_mode="floor")
-
-
-def cut_windows(wavs: Tensor, n_windows: int, window: int, stride: int) -> Tensor:
-    """``(batch, n_windows, window)`` windows of a zero-padded ``(batch, samples)`` batch,
-    window ``k`` = samples ``[k stride, k stride + window)`` (zeros past the end)."""
-    need = (n_windows - 1) * stride + window
-    if wavs.size(1) < need:
-        wavs = torch.nn.functional.pad(wavs, (0, need - wavs.size(1)))
-    return wavs[:, :need].unfold(1, window, stride)
 
 
 def ast_fbank(windows: Tensor, target_length: int, num_mel_bins: int = 128) -> Tensor:

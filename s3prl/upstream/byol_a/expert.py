@@ -29,10 +29,13 @@ never changes them.
 
 from __future__ import annotations
 
+import functools
+
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
+from s3prl.modules.windowing import cut_windows, window_count
+from s3prl.upstream.baseline.features import htk_mel_filters
 from s3prl.upstream.interface import UpstreamBase
 
 SAMPLE_RATE = 16000
@@ -40,31 +43,24 @@ NORM_MEAN, NORM_STD = -5.4919195, 5.0389895
 FLT_EPSILON = 1.1920928955078125e-07
 
 
-def htk_mel_banks(n_mels: int, n_fft: int, sr: int, f_min: float, f_max: float) -> Tensor:
-    """``(n_fft // 2 + 1, n_mels)`` triangular HTK-mel filters without normalisation
-    (``torchaudio.functional.melscale_fbanks(..., norm=None, mel_scale="htk")``)."""
-    def mel(f):
-        return 2595.0 * torch.log10(1.0 + torch.as_tensor(f, dtype=torch.float64) / 700.0)
-
-    pts = torch.linspace(float(mel(f_min)), float(mel(f_max)), n_mels + 2, dtype=torch.float64)
-    hz = 700.0 * (10 ** (pts / 2595.0) - 1.0)
-    freqs = torch.linspace(0, sr // 2, n_fft // 2 + 1, dtype=torch.float64)
-    diff = hz[1:] - hz[:-1]
-    slopes = hz[None, :] - freqs[:, None]  # (freqs, n_mels + 2)
-    down = -slopes[:, :-2] / diff[:-1]
-    up = slopes[:, 2:] / diff[1:]
-    return torch.clamp(torch.minimum(down, up), min=0.0)
+@functools.lru_cache(maxsize=8)
+def _stft_constants(n_fft: int, win: int, n_mels: int, f_min: float, f_max: float) -> tuple[Tensor, Tensor]:
+    """The periodic Hann window ``(win,)`` and HTK-mel filters ``(n_fft // 2 + 1, n_mels)``
+    (float64, built once per setting; the filters are
+    ``torchaudio.functional.melscale_fbanks(..., norm=None, mel_scale="htk")``)."""
+    banks = htk_mel_filters(n_fft // 2 + 1, n_mels, float(SAMPLE_RATE), f_min, f_max)
+    return torch.hann_window(win, dtype=torch.float64), banks
 
 
 def log_mel(windows: Tensor, n_fft: int = 1024, win: int = 1024, hop: int = 160, n_mels: int = 64,
             f_min: float = 60.0, f_max: float = 7800.0) -> Tensor:
     """``(N, samples)`` -> ``(N, n_mels, 1 + samples // hop)`` ``log(mel power + FLT_EPSILON)``."""
-    window = torch.hann_window(win, dtype=windows.dtype, device=windows.device)
-    spec = torch.stft(windows, n_fft, hop_length=hop, win_length=win, window=window, center=True,
+    window, banks = _stft_constants(n_fft, win, n_mels, f_min, f_max)
+    spec = torch.stft(windows, n_fft, hop_length=hop, win_length=win,
+                      window=window.to(windows.device, windows.dtype), center=True,
                       pad_mode="reflect", return_complex=True)
     power = spec.real**2 + spec.imag**2
-    banks = htk_mel_banks(n_mels, n_fft, SAMPLE_RATE, f_min, f_max).to(windows.dtype).to(windows.device)
-    return (torch.einsum("fm,nft->nmt", banks, power) + FLT_EPSILON).log()
+    return (torch.einsum("fm,nft->nmt", banks.to(windows.device, windows.dtype), power) + FLT_EPSILON).log()
 
 
 class AudioNTT2020(nn.Module):
@@ -154,11 +150,9 @@ class UpstreamExpert(UpstreamBase):
         self.frame_window = self.window
 
     def forward_padded(self, wavs: Tensor, wavs_len: Tensor) -> tuple[list[Tensor], Tensor]:
-        n_win = torch.div(wavs_len + self.stride - 1, self.stride, rounding_mode="floor")
+        n_win = window_count(wavs_len, self.stride)
         w = int(n_win.max())
-        need = (w - 1) * self.stride + self.window
-        x = F.pad(wavs, (0, max(0, need - wavs.size(1))))[:, :need]
-        windows = x.unfold(1, self.window, self.stride).reshape(-1, self.window)
+        windows = cut_windows(wavs, w, self.window, self.stride).reshape(-1, self.window)
         mel = (log_mel(windows) - NORM_MEAN) / NORM_STD
         emb = self.model(mel.unsqueeze(1))
         return [emb.reshape(wavs.size(0), w, -1)], n_win

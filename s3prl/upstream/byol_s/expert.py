@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from s3prl.modules.windowing import cut_windows
 from s3prl.upstream.byol_a.expert import load_audio_ntt, log_mel
 from s3prl.upstream.interface import UpstreamBase
 
@@ -79,11 +80,8 @@ class UpstreamExpert(UpstreamBase):
     def forward_padded(self, wavs: Tensor, wavs_len: Tensor) -> tuple[list[Tensor], Tensor]:
         half = self.window // 2
         frames = torch.div(wavs_len, self.hop, rounding_mode="floor") + 1
-        x = F.pad(wavs, (half, self.window - half))
         width = int(frames.max())
-        need = (width - 1) * self.hop + self.window
-        x = F.pad(x, (0, max(0, need - x.size(1))))
-        windows = x.unfold(1, self.window, self.hop)[:, :width]  # (B, F, window)
+        windows = cut_windows(F.pad(wavs, (half, 0)), width, self.window, self.hop)  # (B, F, window)
         lms = log_mel(windows.reshape(-1, self.window), win=400)
         lms = lms.reshape(wavs.size(0), width, *lms.shape[1:])  # (B, F, 64, 101)
         out = []

@@ -41,14 +41,13 @@ only the wav's own tokens (padding zeroed, as the original does).
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from s3prl.upstream.baseline.features import kaldi_fbank
 from s3prl.upstream.interface import UpstreamBase
+from s3prl.upstream.mockingjay.transformer import sinusoid_position_encoding
 
 FBANK_STRIDE = 160
 _MODEL_DEFAULTS = {
@@ -139,16 +138,6 @@ class ConvPositions(nn.Module):
         return F.gelu(y).transpose(1, 2)
 
 
-def sinusoid_table(length: int, dim: int) -> Tensor:
-    """``(1, length, dim)``: sin on even, cos on odd channels, frequencies ``10000^(-2i/dim)``."""
-    pos = torch.arange(length, dtype=torch.float64)[:, None]
-    div = torch.exp(torch.arange(0, dim, 2, dtype=torch.float64) * (-math.log(10000.0) / dim))
-    pe = torch.zeros(1, length, dim, dtype=torch.float64)
-    pe[0, :, 0::2] = torch.sin(pos * div)
-    pe[0, :, 1::2] = torch.cos(pos * div)
-    return pe.float()
-
-
 class UpstreamExpert(UpstreamBase):
     """MAE-AST encoder upstream (see the module docstring).
 
@@ -233,8 +222,8 @@ class UpstreamExpert(UpstreamBase):
                 )
             self.register_buffer("pe", pe.float(), persistent=False)
         elif self.sine:
-            self.register_buffer("pe", sinusoid_table(self.max_tokens, self.post_extract_proj.out_features),
-                                 persistent=False)
+            pe = sinusoid_position_encoding(self.max_tokens, self.post_extract_proj.out_features)
+            self.register_buffer("pe", pe[None], persistent=False)
 
     def forward_padded(self, wavs: Tensor, wavs_len: Tensor) -> tuple[list[Tensor], Tensor]:
         fb, n_frames = kaldi_fbank(wavs.double(), wavs_len, num_mel_bins=self.feature_dim)

@@ -63,7 +63,7 @@ def mos_wav2vec2_local(ckpt: str, upstream_ckpt: str | None = None, **kwargs):
 @entry(model="MOS predictor on wav2vec 2.0 Base (checkpoint URL)", paper=_PAPER, input=_INPUT, stride=8000,
        layers=1, hidden_size=1, verified=_VERIFIED)
 def mos_wav2vec2_url(ckpt: str, refresh: bool = False, sha256: str | None = None, upstream_ckpt: str | None = None,
-                 **kwargs):
+                     **kwargs):
     """:func:`mos_wav2vec2` from a checkpoint URL (downloaded once into the cache).
 
     Raises:
@@ -73,6 +73,7 @@ def mos_wav2vec2_url(ckpt: str, refresh: bool = False, sha256: str | None = None
     from s3prl.util.download import url_checkpoint
 
     return _load(url_checkpoint(ckpt, "mos_wav2vec2_url"), "wav2vec2", refresh, sha256, upstream_ckpt, **kwargs)
+
 
 @entry(model="MOS predictor on TERA", paper=_PAPER, date="2021-04", input=_INPUT, stride=8000,
        layers=1, hidden_size=1, data="VCC 2018 listening tests", ckpt=MOS_TERA_URL, verified=_VERIFIED)
@@ -118,6 +119,7 @@ def mos_tera_url(ckpt: str, refresh: bool = False, sha256: str | None = None, up
 
     return _load(url_checkpoint(ckpt, "mos_tera_url"), "tera", refresh, sha256, upstream_ckpt, **kwargs)
 
+
 @entry(model="MOS predictor on APC", paper=_PAPER, date="2021-04", input=_INPUT, stride=8000,
        layers=1, hidden_size=1, data="VCC 2018 listening tests", ckpt=MOS_APC_URL, verified=_VERIFIED)
 def mos_apc(ckpt: str = MOS_APC_URL, refresh: bool = False, upstream_ckpt: str | None = None, **kwargs):
@@ -151,7 +153,7 @@ def mos_apc_local(ckpt: str, upstream_ckpt: str | None = None, **kwargs):
 @entry(model="MOS predictor on APC (checkpoint URL)", paper=_PAPER, input=_INPUT, stride=8000,
        layers=1, hidden_size=1, verified=_VERIFIED)
 def mos_apc_url(ckpt: str, refresh: bool = False, sha256: str | None = None, upstream_ckpt: str | None = None,
-                 **kwargs):
+                **kwargs):
     """:func:`mos_apc` from a checkpoint URL (downloaded once into the cache).
 
     Raises:

@@ -20,6 +20,7 @@ Facts (s3prl 0.4.18 ``upstream/passt/expert.py`` and its copy of ``hear21passt``
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -31,8 +32,11 @@ from s3prl.upstream.baseline.features import kaldi_mel_banks
 __all__ = ["sinc_resample_kernel", "resample", "passt_mel"]
 
 
+@functools.lru_cache(maxsize=4)
 def sinc_resample_kernel(orig: int, new: int, width_zeros: int = 6, rolloff: float = 0.99) -> tuple[Tensor, int]:
-    """``(kernel (new, 1, 2 width + orig) float64, width)`` for an ``orig:new`` ratio (reduced)."""
+    """``(kernel (new, 1, 2 width + orig) float64, width)`` for an ``orig:new`` ratio (reduced).
+
+    Built once per setting (cached): do not modify the returned kernel in place."""
     g = math.gcd(orig, new)
     orig, new = orig // g, new // g
     base = min(orig, new) * rolloff
@@ -58,14 +62,21 @@ def resample(wavs: Tensor, orig: int = 16000, new: int = 32000) -> Tensor:
     return y[:, : math.ceil(n * length / o)]
 
 
+@functools.lru_cache(maxsize=4)
+def _mel_constants(n_mels: int, sr: int) -> tuple[Tensor, Tensor]:
+    """The symmetric Hann window ``(800,)`` and Kaldi mel banks ``(513, n_mels)`` (float64),
+    built once per setting."""
+    window = torch.hann_window(800, periodic=False, dtype=torch.float64)
+    return window, kaldi_mel_banks(n_mels, 1024, float(sr), 0.0, sr / 2 - 1000.0)
+
+
 def passt_mel(x: Tensor, hop: int, n_mels: int = 128, sr: int = 32000) -> Tensor:
     """``(batch, samples)`` at 32 kHz -> ``(batch, n_mels, frames)`` normalised log mel,
     ``frames = 1 + (samples - 1) // hop`` (needs ``samples > 513``)."""
     x = x[:, 1:] - 0.97 * x[:, :-1]
-    window = torch.hann_window(800, periodic=False, dtype=x.dtype, device=x.device)
-    spec = torch.stft(x, 1024, hop_length=hop, win_length=800, window=window, center=True,
+    window, banks = _mel_constants(n_mels, sr)
+    spec = torch.stft(x, 1024, hop_length=hop, win_length=800, window=window.to(x.device, x.dtype), center=True,
                       pad_mode="reflect", normalized=False, return_complex=True)
     power = spec.real**2 + spec.imag**2  # (batch, 513, frames)
-    banks = kaldi_mel_banks(n_mels, 1024, float(sr), 0.0, sr / 2 - 1000.0).to(x.dtype)  # (513, n_mels)
-    mel = torch.einsum("fm,bft->bmt", banks.to(x.device), power)
+    mel = torch.einsum("fm,bft->bmt", banks.to(x.device, x.dtype), power)
     return (torch.log(mel + 1e-5) + 4.5) / 5.0

@@ -32,8 +32,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from s3prl.modules.windowing import cut_windows, window_count
 from s3prl.upstream.ast.expert import _strip, load_spectrogram_vit
-from s3prl.upstream.ast.frontend import ast_fbank, cut_windows, window_count
+from s3prl.upstream.ast.frontend import ast_fbank
 from s3prl.upstream.interface import UpstreamBase
 
 SAMPLE_RATE = 16000

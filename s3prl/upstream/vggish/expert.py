@@ -28,11 +28,12 @@ only its own samples, so batching never changes them.
 
 from __future__ import annotations
 
-import math
+import functools
 
 import torch
 from torch import Tensor, nn
 
+from s3prl.upstream.baseline.features import kaldi_mel_banks
 from s3prl.upstream.interface import UpstreamBase
 
 SAMPLE_RATE = 16000
@@ -41,30 +42,24 @@ EXAMPLE_FRAMES = 96
 LOG_OFFSET = 0.01
 
 
-def vggish_mel_matrix(num_mel_bins: int = 64, num_spectrogram_bins: int = 257, sr: int = 16000,
-                      lower_hz: float = 125.0, upper_hz: float = 7500.0) -> Tensor:
-    """``(num_spectrogram_bins, num_mel_bins)`` float64 triangular HTK-mel weights, DC row 0."""
-    def mel(f):
-        return 1127.0 * torch.log1p(torch.as_tensor(f, dtype=torch.float64) / 700.0)
+@functools.lru_cache(maxsize=1)
+def _front_end_constants() -> tuple[Tensor, Tensor]:
+    """The periodic Hann window ``(400,)`` and the ``(257, 64)`` mel weights (float64), built once.
 
-    bins_mel = mel(torch.linspace(0.0, sr / 2.0, num_spectrogram_bins, dtype=torch.float64))
-    edges = torch.linspace(float(mel(lower_hz)), float(mel(upper_hz)), num_mel_bins + 2, dtype=torch.float64)
-    lower, center, upper = edges[:-2], edges[1:-1], edges[2:]
-    lo = (bins_mel[:, None] - lower) / (center - lower)
-    hi = (upper - bins_mel[:, None]) / (upper - center)
-    weights = torch.clamp(torch.minimum(lo, hi), min=0.0)
-    weights[0, :] = 0.0
-    return weights
+    ``mel_features.spectrogram_to_mel_matrix`` (HTK mel ``1127 ln(1 + f / 700)``, 125 - 7500 Hz,
+    DC row 0) equals Kaldi's mel banks for these edges (the DC and Nyquist bins fall outside the
+    band either way), so :func:`s3prl.upstream.baseline.features.kaldi_mel_banks` builds it."""
+    window = torch.hann_window(WINDOW, periodic=True, dtype=torch.float64)
+    return window, kaldi_mel_banks(64, N_FFT, float(SAMPLE_RATE), 125.0, 7500.0)
 
 
 def vggish_log_mel(wavs: Tensor) -> Tensor:
     """``(B, samples)`` -> ``(B, 1 + (samples - 400) // 160, 64)`` VGGish log mel (float64 math)."""
     x = wavs.double()
     frames = x.unfold(-1, WINDOW, HOP)
-    window = 0.5 - 0.5 * torch.cos(2 * math.pi / WINDOW * torch.arange(WINDOW, dtype=torch.float64,
-                                                                          device=x.device))
-    mag = torch.fft.rfft(frames * window, n=N_FFT).abs()
-    mel = mag @ vggish_mel_matrix().to(x.device)
+    window, banks = _front_end_constants()
+    mag = torch.fft.rfft(frames * window.to(x.device), n=N_FFT).abs()
+    mel = mag @ banks.to(x.device)
     return torch.log(mel + LOG_OFFSET).to(wavs.dtype)
 
 
