@@ -262,11 +262,13 @@ class _Retry(Exception):
 
 
 def _content_range(value: Optional[str]) -> Optional[tuple]:
-    """``"bytes 10-19/100"`` -> ``(10, 19, 100)`` (total ``None`` for ``*``); else ``None``."""
-    m = re.match(r"^\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*$", value or "")
-    if m is None:
+    """``"bytes 10-19/100"`` -> ``(10, 19, 100)`` (total ``None`` for ``*``); the ``416``
+    form ``"bytes */100"`` -> ``(None, None, 100)``; else ``None``."""
+    m = re.match(r"^\s*bytes\s+(?:(\d+)-(\d+)|\*)/(\d+|\*)\s*$", value or "")
+    if m is None or (m.group(1) is None and m.group(3) == "*"):
         return None
-    return int(m.group(1)), int(m.group(2)), None if m.group(3) == "*" else int(m.group(3))
+    first, last, total = (None if g in (None, "*") else int(g) for g in m.groups())
+    return first, last, total
 
 
 def _meta_path(tmp: Path) -> Path:
@@ -472,11 +474,7 @@ def _confirm_length(url: str, tmp: Path, size: int, timeout: float, hash_known: 
     with resp:  # the body is not read
         crange = _content_range(resp.headers.get("Content-Range"))
         if resp.status_code == 416:
-            if crange is None or crange[2] is None:
-                m = re.match(r"^\s*bytes\s+\*/(\d+)\s*$", resp.headers.get("Content-Range", ""))
-                total = int(m.group(1)) if m else None
-            else:
-                total = crange[2]
+            total = crange[2] if crange is not None else None
             if total is None or total == size:
                 return  # nothing after byte `size`: complete
             _discard_partial(tmp)
