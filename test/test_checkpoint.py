@@ -536,3 +536,29 @@ def test_malicious_numpy_object_array_is_refused_and_never_runs(tmp_path, fmt):
     msg = str(info.value)
     assert repr(global_name) in msg and str(path) in msg
     assert not marker.exists()
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float64])
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf")])
+def test_load_state_dict_strict_finds_non_finite_in_any_float_dtype(dtype, value):
+    """The finiteness check (a min/max reduction) sees one NaN/Inf anywhere, in every float dtype;
+    empty tensors pass."""
+    good = _tiny_state()
+    for pos in (0, 3, 5):
+        w = good["proj.weight"].to(dtype)
+        w.view(-1)[pos] = value
+        msg = _strict_error({**good, "proj.weight": w})
+        assert "proj.weight has 1 non-finite (NaN/Inf) value(s) of 6" in msg, (pos, msg)
+
+
+def test_load_state_dict_strict_accepts_empty_float_tensors():
+    from s3prl.util.checkpoint import load_state_dict_strict
+
+    class _Empty(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("e", torch.zeros(0, 4))
+
+    model = _Empty()
+    load_state_dict_strict(model, {"e": torch.zeros(0, 4)}, where="x.pt")
+    assert model.e.shape == (0, 4)

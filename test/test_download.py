@@ -486,6 +486,20 @@ def test_gzip_encoded_response_is_decoded(served):
         assert out.read_bytes() == data
 
 
+def test_gzip_encoded_response_without_length_needs_sha256(served):
+    """A gzip body without ``Content-Length``: its completeness cannot be checked, so the
+    download needs the sha256 (nothing cached without it)."""
+    root, data = served
+    with serve_directory(root, gzip=True, content_length=False) as server:
+        url = server.url + "models/ckpt.pt"
+        with pytest.raises(DownloadError, match="gzip-encoded without Content-Length"):
+            resolve_checkpoint(url)
+        dst = cache_path_for_url(url)
+        assert not dst.exists() and _leftovers(dst) == []
+        assert resolve_checkpoint(url, sha256=_sha(data)).read_bytes() == data
+    assert _leftovers(dst) == []
+
+
 def test_load_state_dict_from_url_model_dir_downloads_once(tmp_path):
     """8 concurrent callers with ``model_dir``: one download; the others wait on the lock and then
     find the file (threads of one process: each takes its own ``filelock`` lock on the file,

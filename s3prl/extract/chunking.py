@@ -88,10 +88,11 @@ def forward_chunked(
         with torch.inference_mode():
             out = model([wav[a:b].to(device) for a, b, _, _ in group])
         lens = out["hidden_states_len"].tolist()
+        # one device-to-host copy per kept layer and batch, not per chunk and layer
+        hs = [out["hidden_states"][layer].float().cpu() for layer in layers]
+        del out
         if not buffers:
-            buffers = [
-                torch.empty(capacity, out["hidden_states"][layer].shape[-1]) for layer in layers
-            ]
+            buffers = [torch.empty(capacity, h.shape[-1]) for h in hs]
         for row, (a, b, s, e) in enumerate(group):
             first = (s - a) // stride
             last = lens[row] if e == total else (e - a) // stride
@@ -102,10 +103,10 @@ def forward_chunked(
                 )
             if frames + last - first > capacity:
                 raise ValueError(f"chunks gave more than {capacity} frames for {total} samples")
-            for buf, layer in zip(buffers, layers):
-                buf[frames: frames + last - first] = out["hidden_states"][layer][row, first:last]
+            for buf, h in zip(buffers, hs):
+                buf[frames: frames + last - first] = h[row, first:last]
             frames += last - first
-        del out
+        del hs
     hidden = []
     for k in range(len(buffers)):  # compact copies, one layer at a time
         hidden.append(buffers[k][:frames].clone())

@@ -286,10 +286,12 @@ def _forward(model, items, keep, device, report, todo, log) -> Iterator[tuple[in
                 _fail(report, todo[item[0]], f"upstream error: {err1}", log)
     for group, out in groups:
         lens = out["hidden_states_len"].tolist()
-        hs = out["hidden_states"]
+        # one device-to-host copy per kept layer and batch (not per wav and layer); the clone
+        # gives each wav its own storage, not a view that keeps the whole batch alive
+        hs = [out["hidden_states"][k].float().cpu() for k in keep]
         for row, (i, _) in enumerate(group):
             n = int(lens[row])
-            yield i, [hs[k][row, :n].float().cpu().clone() for k in keep], n
+            yield i, [h[row, :n].clone() for h in hs], n
 
 
 def _forward_long(model, item, keep, device, report, todo, log, chunk_seconds, overlap, max_batch_seconds):

@@ -262,11 +262,13 @@ class _Retry(Exception):
 
 
 def _content_range(value: Optional[str]) -> Optional[tuple]:
-    """``"bytes 10-19/100"`` -> ``(10, 19, 100)`` (total ``None`` for ``*``); else ``None``."""
-    m = re.match(r"^\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*$", value or "")
-    if m is None:
+    """``"bytes 10-19/100"`` -> ``(10, 19, 100)`` (total ``None`` for ``*``); the ``416``
+    form ``"bytes */100"`` -> ``(None, None, 100)``; else ``None``."""
+    m = re.match(r"^\s*bytes\s+(?:(\d+)-(\d+)|\*)/(\d+|\*)\s*$", value or "")
+    if m is None or (m.group(1) is None and m.group(3) == "*"):
         return None
-    return int(m.group(1)), int(m.group(2)), None if m.group(3) == "*" else int(m.group(3))
+    first, last, total = (None if g in (None, "*") else int(g) for g in m.groups())
+    return first, last, total
 
 
 def _meta_path(tmp: Path) -> Path:
@@ -307,21 +309,20 @@ def _changed(meta: dict, resp, total: Optional[int]) -> Optional[str]:
     return None
 
 
-def _decoder(encoding: str):
-    """A streaming decoder for ``Content-Encoding`` (``None`` for identity).
+def _check_encoding(encoding: str) -> bool:
+    """Whether ``Content-Encoding`` is a compression (``False`` for identity).
+
+    The body is decoded by urllib3 (``decode_content=True``); only gzip and deflate are
+    accepted, since other codings need optional packages (brotli, zstandard).
 
     Raises:
         RuntimeError: an encoding other than identity, gzip, x-gzip or deflate.
     """
-    import zlib
-
     enc = (encoding or "identity").strip().lower()
     if enc in ("", "identity"):
-        return None
-    if enc in ("gzip", "x-gzip"):
-        return zlib.decompressobj(16 + zlib.MAX_WBITS)
-    if enc == "deflate":
-        return zlib.decompressobj(zlib.MAX_WBITS)
+        return False
+    if enc in ("gzip", "x-gzip", "deflate"):
+        return True
     raise RuntimeError(
         f"the server sent Content-Encoding {encoding!r} although identity was asked for; only "
         "gzip and deflate can be decoded"
@@ -344,8 +345,10 @@ def _one_attempt(
       byte 0). A ``206`` whose ``ETag`` / ``Last-Modified`` / total size differs from the
       record (a server that ignores ``If-Range``) is refused: partial discarded, restart.
     * ``Accept-Encoding: identity`` is asked for; a server that still sends ``gzip`` /
-      ``deflate`` is decoded on the fly, its completeness checked on the encoded bytes
-      (``Content-Length``) and on the end of the compressed stream.
+      ``deflate`` is decoded on the fly by urllib3, its completeness checked on the
+      encoded bytes (``Content-Length``, counted by ``resp.raw.tell()``). Such a body
+      without ``Content-Length`` cannot be checked (urllib3 does not report the end of the
+      compressed stream): it needs the sha256, as below.
     * A body without ``Content-Length`` (ended by closing the connection) is checked with a
       range request at its end: ``416`` confirms the size, ``206`` means the transfer was
       cut (kept for a resume). A server that ignores ``Range`` cannot confirm it: then the
@@ -387,12 +390,12 @@ def _one_attempt(
             if status >= 400:
                 raise RuntimeError(f"HTTP {status} {resp.reason}")
             encoding = resp.headers.get("Content-Encoding", "identity")
-            decoder = _decoder(encoding)
+            encoded = _check_encoding(encoding)
             crange = _content_range(resp.headers.get("Content-Range"))
             length = resp.headers.get("Content-Length")
             length = int(length) if length and length.isdigit() else None
             if status == 206 and offset and crange is not None and crange[0] == offset:
-                why = "content-encoded range" if decoder is not None else _changed(meta, resp, crange[2])
+                why = "content-encoded range" if encoded else _changed(meta, resp, crange[2])
                 if why is not None:
                     _discard_partial(tmp)
                     print(f"s3prl: {url} changed on the server since the partial download "
@@ -402,10 +405,10 @@ def _one_attempt(
                 expected = length if length is not None else crange[1] - crange[0] + 1
             elif status == 200:
                 mode, offset = "wb", 0  # server ignored Range / file changed: start clean
-                total = length if decoder is None else None
+                total = None if encoded else length
                 expected = length
                 record = {"url": url, **_validators(resp), "total": total,
-                          "resumable": decoder is None}
+                          "resumable": not encoded}
                 # empty the old partial before recording the new content: a kill between the
                 # two steps must not pair old bytes with the new record
                 tmp.write_bytes(b"")
@@ -413,13 +416,14 @@ def _one_attempt(
             else:
                 _discard_partial(tmp)
                 raise _Retry(f"unexpected HTTP {status} (Content-Range {resp.headers.get('Content-Range')!r})")
-            written, received = offset, 0
-            bar = tqdm(total=total if decoder is None else expected, initial=offset, unit="B",
+            written = offset
+            bar = tqdm(total=expected if encoded else total, initial=offset, unit="B",
                        unit_scale=True, unit_divisor=1024, desc=desc, file=sys.stderr,
                        disable=not progress, leave=False)
             try:
                 with open(tmp, mode) as f:
-                    stream = resp.raw.stream(_CHUNK, decode_content=False)
+                    # urllib3 decodes gzip/deflate; resp.raw.tell() counts the bytes received
+                    stream = resp.raw.stream(_CHUNK, decode_content=encoded)
                     while True:
                         try:
                             chunk = next(stream)
@@ -430,29 +434,26 @@ def _one_attempt(
                             raise _Retry(f"connection broken after {written} bytes: {err}") from err
                         if not chunk:
                             continue
-                        received += len(chunk)
-                        data = decoder.decompress(chunk) if decoder is not None else chunk
-                        f.write(data)
-                        written += len(data)
-                        bar.update(len(chunk))
-                    if decoder is not None:
-                        tail = decoder.flush()
-                        f.write(tail)
-                        written += len(tail)
+                        f.write(chunk)
+                        written += len(chunk)
+                        # an encoded body is never resumed (offset 0): the bar counts wire bytes
+                        bar.update(resp.raw.tell() - bar.n if encoded else len(chunk))
                     f.flush()
                     os.fsync(f.fileno())
             finally:
                 bar.close()
+            received = resp.raw.tell() if encoded else written - offset
             if expected is not None and received != expected:
-                what = f"{encoding}-encoded " if decoder is not None else ""
+                what = f"{encoding}-encoded " if encoded else ""
                 raise _Retry(f"connection closed after {received} of {expected} {what}bytes")
-            if decoder is not None:
-                if not decoder.eof:
-                    _discard_partial(tmp)
-                    raise _Retry(f"the {encoding}-encoded body ended before the end of its compressed "
-                                 f"stream (after {received} bytes): transfer cut")
-                return
-            if expected is None:
+            if encoded and expected is None and not hash_known:
+                _discard_partial(tmp)
+                raise RuntimeError(
+                    f"the server sent the file {encoding}-encoded without Content-Length, so a "
+                    "transfer cut short cannot be told from a complete one; pass the expected "
+                    "sha256 to verify it, or fetch the file by other means"
+                )
+            if expected is None and not encoded:
                 _confirm_length(url, tmp, written, timeout, hash_known, _read_meta(tmp) or {})
             return
     raise _Retry("the file kept changing on the server during the download")  # pragma: no cover
@@ -473,11 +474,7 @@ def _confirm_length(url: str, tmp: Path, size: int, timeout: float, hash_known: 
     with resp:  # the body is not read
         crange = _content_range(resp.headers.get("Content-Range"))
         if resp.status_code == 416:
-            if crange is None or crange[2] is None:
-                m = re.match(r"^\s*bytes\s+\*/(\d+)\s*$", resp.headers.get("Content-Range", ""))
-                total = int(m.group(1)) if m else None
-            else:
-                total = crange[2]
+            total = crange[2] if crange is not None else None
             if total is None or total == size:
                 return  # nothing after byte `size`: complete
             _discard_partial(tmp)
