@@ -695,6 +695,11 @@ class Wav2Vec2Model(nn.Module):
     Args:
         config: the architecture.
         layer_factory: passed to :class:`TransformerEncoder` (the plug point).
+        encoder: another encoder in place of :class:`TransformerEncoder` (e.g.
+            :class:`s3prl.modules.conformer.ConformerEncoder`): ``encoder(features, valid)``
+            with ``features`` ``(batch, frames, embed_dim)`` and ``valid`` ``(batch, frames)``
+            bool or ``None`` (no padding) -> list of hidden states. ``layer_factory`` must
+            then be ``None``.
 
     ``forward(wavs, wavs_len) -> (hidden_states, frames_len)``: ``wavs`` ``(batch,
     samples)`` zero padded, ``wavs_len`` ``(batch,)`` long; ``hidden_states`` is a
@@ -703,8 +708,11 @@ class Wav2Vec2Model(nn.Module):
     interface zeroes them).
     """
 
-    def __init__(self, config: Wav2Vec2Config, layer_factory: Optional[LayerFactory] = None):
+    def __init__(self, config: Wav2Vec2Config, layer_factory: Optional[LayerFactory] = None,
+                 encoder: Optional[nn.Module] = None):
         super().__init__()
+        if encoder is not None and layer_factory is not None:
+            raise ValueError("Wav2Vec2Model: give a layer_factory or an encoder, not both")
         self.config = config
         conv_dim = config.conv_layers[-1][0]
         self.feature_extractor = ConvFeatureEncoder(
@@ -713,7 +721,7 @@ class Wav2Vec2Model(nn.Module):
         self.layer_norm = nn.LayerNorm(conv_dim, eps=config.layer_norm_eps)
         self.post_extract_proj = nn.Linear(conv_dim, config.embed_dim) if conv_dim != config.embed_dim else None
         self.dropout_input = nn.Dropout(config.dropout_input)
-        self.encoder = TransformerEncoder(config, layer_factory)
+        self.encoder = encoder if encoder is not None else TransformerEncoder(config, layer_factory)
 
     def forward(self, wavs: Tensor, wavs_len: Tensor) -> tuple[list[Tensor], Tensor]:
         if self.config.normalize:
