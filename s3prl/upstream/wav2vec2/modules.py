@@ -81,6 +81,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from s3prl.upstream.conv import conv2d
+from s3prl.upstream.interface import padding_mask_or_none
 
 __all__ = [
     "Wav2Vec2Config",
@@ -723,16 +724,21 @@ class Wav2Vec2Model(nn.Module):
         self.dropout_input = nn.Dropout(config.dropout_input)
         self.encoder = encoder if encoder is not None else TransformerEncoder(config, layer_factory)
 
-    def forward(self, wavs: Tensor, wavs_len: Tensor) -> tuple[list[Tensor], Tensor]:
+    def extract_features(self, wavs: Tensor, wavs_len: Tensor) -> tuple[Tensor, Tensor]:
+        """The front end: [normalise] -> conv feature encoder -> LayerNorm -> [projection].
+
+        ``wavs`` ``(batch, samples)``, ``wavs_len`` ``(batch,)`` -> ``(features (batch, frames,
+        embed_dim), frames_len (batch,))`` (before ``dropout_input`` and the encoder).
+        """
         if self.config.normalize:
             wavs = normalize_waveforms(wavs, wavs_len)
         features, frames_len = self.feature_extractor(wavs, wavs_len)
         features = self.layer_norm(features.transpose(1, 2))
         if self.post_extract_proj is not None:
             features = self.post_extract_proj(features)
+        return features, frames_len
+
+    def forward(self, wavs: Tensor, wavs_len: Tensor) -> tuple[list[Tensor], Tensor]:
+        features, frames_len = self.extract_features(wavs, wavs_len)
         features = self.dropout_input(features)
-        n_frames = features.size(1)
-        valid = None
-        if bool((frames_len < n_frames).any()):
-            valid = torch.arange(n_frames, device=features.device)[None, :] < frames_len[:, None]
-        return self.encoder(features, valid), frames_len
+        return self.encoder(features, padding_mask_or_none(frames_len, features.size(1))), frames_len
