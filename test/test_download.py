@@ -87,6 +87,23 @@ def test_local_path_passthrough_and_missing(tmp_path):
         resolve_checkpoint(tmp_path / "missing.pt")
 
 
+def test_entry_checkpoint_require(tmp_path, monkeypatch):
+    """entry_checkpoint: ``require`` picks the check (and the entry named in its error)."""
+    monkeypatch.setenv("S3PRL_CACHE", str(tmp_path / "cache"))
+    f = tmp_path / "local.pt"
+    f.write_bytes(b"abc")
+    assert download.entry_checkpoint(f, "fam", "path") == f
+    assert download.entry_checkpoint(str(f), "fam") == f
+    with pytest.raises(ValueError, match="fam_local takes a local file path.*use fam_url"):
+        download.entry_checkpoint("http://127.0.0.1:9/x.pt", "fam", "path")
+    with pytest.raises(ValueError, match="fam_url takes an http.s. URL.*use fam_local"):
+        download.entry_checkpoint(f, "fam", "url")
+    with pytest.raises(FileNotFoundError, match="fam_local: checkpoint file not found"):
+        download.entry_checkpoint(tmp_path / "missing.pt", "fam", "path")
+    with pytest.raises(ValueError, match="require must be"):
+        download.entry_checkpoint(f, "fam", "file")
+
+
 def test_download_then_cache_hit_with_server_stopped(served):
     root, data = served
     with serve_directory(root) as server:

@@ -161,3 +161,14 @@ def test_hidden_sizes_not_shared_between_instances():
     a, b = cls(), cls()
     a.hidden_sizes.append(8)
     assert b.hidden_sizes == [8, 8] and cls.hidden_sizes == [8, 8] and a.num_layers == 3
+
+
+def test_padding_mask_or_none():
+    """None when nothing is padded (lengths >= width), else the bool mask, True at valid frames."""
+    from s3prl.upstream.interface import padding_mask_or_none
+
+    assert padding_mask_or_none(torch.tensor([4, 4]), 4) is None
+    assert padding_mask_or_none(torch.tensor([5, 4]), 4) is None
+    mask = padding_mask_or_none(torch.tensor([4, 2]), 4)
+    assert mask.dtype == torch.bool
+    assert mask.tolist() == [[True, True, True, True], [True, True, False, False]]

@@ -154,3 +154,24 @@ def test_named_entries_and_errors(tmp_path):
     torch.save(ck, tmp_path / "missing.pt")
     with pytest.raises(ValueError, match=r"missing keys \['encoder\.layers\.0\.conv_module\.depthwise_conv"):
         hub.wav2vec2_conformer_local(str(tmp_path / "missing.pt"))
+
+
+def test_conformer_model_is_wav2vec2_model_with_conformer_encoder():
+    """The Conformer model is the shared wav2vec 2.0 model with the encoder swapped: same
+    front-end submodules, a ConformerEncoder as ``encoder``; giving both an encoder and a
+    layer factory is refused."""
+    from s3prl.modules.conformer import ConformerEncoder
+    from s3prl.upstream.wav2vec2.modules import Wav2Vec2Config, Wav2Vec2Model, default_layer_factory
+    from s3prl.upstream.wav2vec2_conformer.expert import ConformerWav2Vec2Model
+
+    config = Wav2Vec2Config(conv_layers=[(8, 10, 5), (8, 3, 2)], embed_dim=16, ffn_dim=32, num_heads=2,
+                            num_layers=2, extra={"kernel": 3, "position": "rope"})
+    model = ConformerWav2Vec2Model(config)
+    assert isinstance(model, Wav2Vec2Model) and isinstance(model.encoder, ConformerEncoder)
+    assert sorted(n for n, _ in model.named_children()) == [
+        "dropout_input", "encoder", "feature_extractor", "layer_norm", "post_extract_proj"]
+    torch.manual_seed(0)
+    hidden, frames = model.eval()(torch.randn(2, 400), torch.tensor([400, 300]))
+    assert len(hidden) == 3 and hidden[0].shape == (2, 39, 16) and frames.tolist() == [39, 29]
+    with pytest.raises(ValueError, match="not both"):
+        Wav2Vec2Model(config, default_layer_factory, ConformerEncoder(16, 32, 2, 1, 3, "rope"))

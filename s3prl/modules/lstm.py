@@ -4,16 +4,14 @@
   backward-in-time LSTM), padded frames stay where they are.
 * :class:`LSTMStack`: ``num_layers`` unidirectional single-layer ``nn.LSTM`` run on packed
   sequences (so a sequence's outputs never depend on the padding or on the rest of the
-  batch), returning each layer's output. :meth:`LSTMStack.split_multilayer_state` maps a
-  multi-layer ``nn.LSTM`` state dict (``weight_ih_l{k}``, ...) onto it; in eval mode the
-  stack then computes exactly what the multi-layer LSTM computes (PyTorch's ``nn.LSTM`` with
-  ``num_layers=L`` feeds layer ``k``'s output to layer ``k+1``, inter-layer dropout only in
+  batch), returning each layer's output. With a multi-layer ``nn.LSTM``'s weights renamed
+  onto it (``weight_ih_l{k}`` -> ``layers.{k}.weight_ih_l0``, see
+  :func:`s3prl.upstream.decoar.expert.stack_key`), in eval mode the stack computes exactly
+  what the multi-layer LSTM computes (PyTorch's ``nn.LSTM`` with ``num_layers=L`` feeds layer ``k``'s output to layer ``k+1``, inter-layer dropout only in
   training).
 """
 
 from __future__ import annotations
-
-from typing import Mapping
 
 import torch
 from torch import Tensor, nn
@@ -52,19 +50,6 @@ class LSTMStack(nn.Module):
             nn.LSTM(input_size if k == 0 else hidden_size, hidden_size, batch_first=True) for k in range(num_layers)
         )
         self.dropout = nn.Dropout(dropout)
-
-    @staticmethod
-    def split_multilayer_state(state: Mapping[str, Tensor], prefix: str, num_layers: int) -> dict:
-        """``{prefix}weight_ih_l{k}`` (and ``weight_hh``, ``bias_ih``, ``bias_hh``) of a
-        multi-layer ``nn.LSTM`` -> ``layers.{k}.weight_ih_l0`` ... of this stack (keys under
-        ``prefix`` only; missing ones are simply absent, for the caller's strict load)."""
-        out = {}
-        for k in range(num_layers):
-            for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
-                key = f"{prefix}{name}_l{k}"
-                if key in state:
-                    out[f"layers.{k}.{name}_l0"] = state[key]
-        return out
 
     def forward(self, x: Tensor, lengths: Tensor) -> list[Tensor]:
         frames = x.size(1)

@@ -43,6 +43,7 @@ __all__ = [
     "MAX_ABS_SAMPLE",
     "pad_wavs",
     "padding_mask",
+    "padding_mask_or_none",
     "conv_frames",
     "length_groups",
 ]
@@ -234,6 +235,19 @@ def padding_mask(lengths: Tensor, max_len: int | None = None) -> Tensor:
     """
     max_len = int(lengths.max()) if max_len is None else max_len
     return torch.arange(max_len, device=lengths.device)[None, :] < lengths[:, None]
+
+
+def padding_mask_or_none(lengths: Tensor, max_len: int) -> Tensor | None:
+    """:func:`padding_mask` of width ``max_len``, or ``None`` when no sequence is shorter
+    than ``max_len`` (encoders then skip masking: the unmasked attention path).
+
+    Args:
+        lengths: ``(batch,)`` integer tensor of valid lengths.
+        max_len: width of the mask (the padded number of frames).
+    """
+    if bool((lengths >= max_len).all()):
+        return None
+    return padding_mask(lengths, max_len)
 
 
 def conv_frames(lengths: Tensor, layers: Sequence[tuple[int, int]]) -> Tensor:

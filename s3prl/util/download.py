@@ -69,6 +69,7 @@ __all__ = [
     "is_url",
     "local_checkpoint",
     "url_checkpoint",
+    "entry_checkpoint",
     "download_url_to_file",
     "load_state_dict_from_url",
     "DownloadError",
@@ -215,6 +216,34 @@ def url_checkpoint(ckpt: str, entry_name: str) -> str:
         sibling = _sibling_entry(entry_name, "_url", "_local")
         raise ValueError(f"{entry_name} takes an http(s) URL, got {str(ckpt)!r}: use {sibling}")
     return str(ckpt)
+
+
+def entry_checkpoint(ckpt: PathLike, family: str, require: Optional[str] = None,
+                     sha256: Optional[str] = None, refresh: bool = False) -> Path:
+    """The local checkpoint file behind the ``ckpt`` argument of a ``<family>_*`` entry.
+
+    Args:
+        ckpt: local path or http(s) URL.
+        family: the entry prefix (``"hubert"`` for ``hubert_local`` / ``hubert_url``).
+        require: ``"path"``: only a local file (checked by :func:`local_checkpoint` as
+            ``<family>_local``); ``"url"``: only a URL (:func:`url_checkpoint`, ``<family>_url``);
+            ``None``: either (the ``_custom`` entries).
+        sha256, refresh: passed to :func:`resolve_checkpoint` (URLs only).
+
+    Returns:
+        The local file (a URL is downloaded once into the cache).
+
+    Raises:
+        ValueError: ``require`` is not ``"path"``, ``"url"`` or ``None``; and see
+            :func:`local_checkpoint`, :func:`url_checkpoint`, :func:`resolve_checkpoint`.
+    """
+    if require == "path":
+        ckpt = local_checkpoint(ckpt, f"{family}_local")
+    elif require == "url":
+        ckpt = url_checkpoint(ckpt, f"{family}_url")
+    elif require is not None:
+        raise ValueError(f"require must be 'path', 'url' or None, got {require!r}")
+    return resolve_checkpoint(ckpt, sha256=sha256, refresh=refresh)
 
 
 def _setting(value, env: str, default, cast):

@@ -17,6 +17,7 @@ import torch
 from torch import Tensor
 
 from s3prl.upstream.interface import UpstreamBase
+from s3prl.util.yaml_file import read_yaml_mapping
 
 from .features import FeatureExtractor
 
@@ -31,28 +32,7 @@ def load_feature_config(model_config: str | os.PathLike | Mapping[str, Any]) -> 
         FileNotFoundError: the yaml file does not exist (names it).
         ValueError: the yaml cannot be parsed or is not a mapping (names the file).
     """
-    if isinstance(model_config, Mapping):
-        return dict(model_config)
-    if not isinstance(model_config, (str, os.PathLike)):
-        raise TypeError(
-            f"model_config must be a yaml path or a dict, got {type(model_config).__name__}"
-        )
-    path = Path(model_config)
-    if not path.is_file():
-        raise FileNotFoundError(f"baseline feature config not found: {path}")
-    import yaml
-
-    try:
-        with open(path, encoding="utf-8") as f:
-            config = yaml.safe_load(f)
-    except yaml.YAMLError as err:
-        raise ValueError(f"cannot parse the baseline feature config {path}: {err}") from err
-    if not isinstance(config, Mapping):
-        raise ValueError(
-            f"the baseline feature config {path} must hold a mapping of fields, "
-            f"got {type(config).__name__}"
-        )
-    return dict(config)
+    return read_yaml_mapping(model_config, "baseline feature config", "model_config")
 
 
 class UpstreamExpert(UpstreamBase):

@@ -23,15 +23,11 @@ _VERIFIED = "plain-torch re-statement (nn.LSTM over each unpadded utterance, kal
 
 
 def _load(ckpt, all_layers, refresh=False, sha256=None, require=None, name="decoar", **kwargs):
-    from s3prl.util.download import local_checkpoint, resolve_checkpoint, url_checkpoint
+    from s3prl.util.download import entry_checkpoint
 
     from .expert import UpstreamExpert
 
-    if require == "path":
-        ckpt = local_checkpoint(ckpt, f"{name}_local")
-    elif require == "url":
-        ckpt = url_checkpoint(ckpt, f"{name}_url")
-    return UpstreamExpert(resolve_checkpoint(ckpt, sha256=sha256, refresh=refresh), all_layers=all_layers, **kwargs)
+    return UpstreamExpert(entry_checkpoint(ckpt, name, require, sha256, refresh), all_layers=all_layers, **kwargs)
 
 
 def _facts(model, layers=None, hidden=None, ckpt=""):

@@ -47,6 +47,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from s3prl.modules.bert import BertLayer
 from s3prl.upstream.baseline.features import cmvn, kaldi_fbank
 from s3prl.upstream.conv import conv1d
 from s3prl.upstream.interface import UpstreamBase, padding_mask
@@ -81,35 +82,6 @@ def decoar2_features(wavs: Tensor, wavs_len: Tensor, num_mel_bins: int = 80) -> 
     return feats.to(wavs.dtype), torch.div(n + 1, 2, rounding_mode="floor")
 
 
-class _Layer(nn.Module):
-    """Post-LN transformer layer, parameter names as fairseq's ``TransformerSentenceEncoderLayer``."""
-
-    def __init__(self, dim: int, ffn: int, heads: int):
-        super().__init__()
-        self.heads = heads
-        self.self_attn = nn.Module()
-        for name in ("q_proj", "k_proj", "v_proj", "out_proj"):
-            setattr(self.self_attn, name, nn.Linear(dim, dim))
-        self.self_attn_layer_norm = nn.LayerNorm(dim)
-        self.fc1 = nn.Linear(dim, ffn)
-        self.fc2 = nn.Linear(ffn, dim)
-        self.final_layer_norm = nn.LayerNorm(dim)
-
-    def forward(self, x: Tensor, mask: Tensor) -> Tensor:  # x (B, T, C), mask (B, T) True = valid
-        b, t, c = x.shape
-        a = self.self_attn
-
-        def split(h):
-            return h.view(b, t, self.heads, c // self.heads).transpose(1, 2)
-
-        q, k, v = split(a.q_proj(x)), split(a.k_proj(x)), split(a.v_proj(x))
-        h = F.scaled_dot_product_attention(q, k, v, attn_mask=mask[:, None, None, :])
-        h = a.out_proj(h.transpose(1, 2).reshape(b, t, c))
-        x = self.self_attn_layer_norm(x + h)
-        h = self.fc2(F.gelu(self.fc1(x)))
-        return self.final_layer_norm(x + h)
-
-
 class DeCoAR2(nn.Module):
     """``post_extract_proj`` + wav2vec 2.0-style post-LN transformer encoder."""
 
@@ -124,7 +96,7 @@ class DeCoAR2(nn.Module):
         self.pos_weight_v = nn.Parameter(torch.zeros(dim, dim // pos_groups, pos_kernel))
         self.pos_bias = nn.Parameter(torch.zeros(dim))
         self.encoder.layer_norm = nn.LayerNorm(dim)
-        self.encoder.layers = nn.ModuleList([_Layer(dim, ffn, heads) for _ in range(layers)])
+        self.encoder.layers = nn.ModuleList([BertLayer(dim, ffn, heads) for _ in range(layers)])
 
     def pos_conv(self, x: Tensor) -> Tensor:  # (B, T, C) -> (B, T, C)
         v = self.pos_weight_v

@@ -40,7 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from s3prl.upstream.interface import UpstreamBase
+from s3prl.upstream.interface import UpstreamBase, padding_mask_or_none
 from s3prl.upstream.wav2vec2.loading import load_weights, parse_conv_layers, rename_fairseq_keys
 from s3prl.upstream.wav2vec2.modules import ConvFeatureEncoder, TransformerEncoder, Wav2Vec2Config
 from s3prl.util.checkpoint import CheckpointKeyError, load_checkpoint, note_unused_entries, to_plain
@@ -172,11 +172,7 @@ class DistillerModel(nn.Module):
         x = feats.transpose(1, 2)
         if self.post_extract_proj is not None:
             x = self.post_extract_proj(x)
-        n = x.size(1)
-        valid = None
-        if bool((frames_len < n).any()):
-            valid = torch.arange(n, device=x.device)[None, :] < frames_len[:, None]
-        layers = self.encoder(x, valid)[1:]  # drop the encoder input (after pos conv + LN)
+        layers = self.encoder(x, padding_mask_or_none(frames_len, x.size(1)))[1:]  # drop the encoder input (after pos conv + LN)
         return [x, *layers, *self.heads(layers[-1])], frames_len
 
 

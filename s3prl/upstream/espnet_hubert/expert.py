@@ -43,6 +43,7 @@ from s3prl.upstream.interface import UpstreamBase
 from s3prl.upstream.wav2vec2.loading import load_weights
 from s3prl.upstream.wav2vec2.modules import Wav2Vec2Config, Wav2Vec2Model
 from s3prl.util.checkpoint import load_checkpoint, note_unused_entries
+from s3prl.util.yaml_file import read_yaml_mapping
 
 __all__ = ["PREFIX", "TRAINING_ONLY_PREFIXES", "INPUT_PREFIXES", "read_espnet_config", "rename_espnet_keys", "UpstreamExpert"]
 
@@ -72,17 +73,8 @@ def read_espnet_config(config: str | os.PathLike | Mapping[str, Any]) -> Wav2Vec
         ValueError: not a yaml mapping, an encoder other than ``torchaudio_hubert``, or
             an ``extractor_mode`` other than ``group_norm`` / ``layer_norm`` (names the file).
     """
-    where = "the ESPnet config"
-    if not isinstance(config, Mapping):
-        import yaml
-
-        where = str(config)
-        if not os.path.isfile(config):
-            raise FileNotFoundError(f"ESPnet HuBERT config.yaml not found: {config}")
-        with open(config, encoding="utf-8") as f:
-            config = yaml.safe_load(f)
-        if not isinstance(config, Mapping):
-            raise ValueError(f"{where} is not a yaml mapping")
+    where = "the ESPnet config" if isinstance(config, Mapping) else str(config)
+    config = read_yaml_mapping(config, "ESPnet HuBERT config.yaml")
     encoder = config.get("encoder", "torchaudio_hubert")
     if encoder != "torchaudio_hubert":
         raise ValueError(f"{where}: encoder {encoder!r} is not an ESPnet HuBERT ('torchaudio_hubert') encoder")

@@ -54,15 +54,11 @@ _GS = _pair("hubert_large_gs_16_librilight60k",
 
 
 def _build(ckpt, config=None, refresh=False, sha256=None, require=None, dtype=None):
-    from s3prl.util.download import is_url, local_checkpoint, resolve_checkpoint, url_checkpoint
+    from s3prl.util.download import entry_checkpoint, is_url, resolve_checkpoint
 
     from .expert import UpstreamExpert
 
-    if require == "path":
-        ckpt = local_checkpoint(ckpt, "espnet_hubert_local")
-    elif require == "url":
-        ckpt = url_checkpoint(ckpt, "espnet_hubert_url")
-    path = resolve_checkpoint(ckpt, sha256=sha256, refresh=refresh)
+    path = entry_checkpoint(ckpt, "espnet_hubert", require, sha256, refresh)
     if config is not None and not isinstance(config, dict) and is_url(config):
         config = resolve_checkpoint(config, refresh=refresh)
     elif config is None and is_url(ckpt):

@@ -34,7 +34,7 @@ from typing import Mapping, Optional
 import torch
 from torch import Tensor, nn
 
-from s3prl.upstream.interface import UpstreamBase
+from s3prl.upstream.interface import UpstreamBase, padding_mask_or_none
 from s3prl.upstream.wav2vec2.loading import (
     config_from_fairseq,
     load_weights,
@@ -238,16 +238,6 @@ class UpstreamExpert(UpstreamBase):
         self.eval()
 
     def forward_padded(self, wavs: Tensor, wavs_len: Tensor) -> tuple[list[Tensor], Tensor]:
-        from s3prl.upstream.wav2vec2.modules import normalize_waveforms
-
-        m = self.model
-        features, frames_len = m.feature_extractor(normalize_waveforms(wavs, wavs_len), wavs_len)
-        x = m.layer_norm(features.transpose(1, 2))
-        if m.post_extract_proj is not None:
-            x = m.post_extract_proj(x)
-        frames = x.size(1)
-        valid = None
-        if bool((frames_len < frames).any()):
-            valid = torch.arange(frames, device=x.device)[None, :] < frames_len[:, None]
-        states = m.encoder(x, valid)
+        x, frames_len = self.model.extract_features(wavs, wavs_len)  # config.normalize is True
+        states = self.model.encoder(x, padding_mask_or_none(frames_len, x.size(1)))
         return [x, *states[1:]], frames_len

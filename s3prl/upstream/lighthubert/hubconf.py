@@ -22,15 +22,11 @@ _VERIFIED = ("re-statement of the supernet slicing and HuBERT forward (written f
 
 
 def _build(ckpt, refresh=False, sha256=None, require=None, subnet=None, dtype=None):
-    from s3prl.util.download import local_checkpoint, resolve_checkpoint, url_checkpoint
+    from s3prl.util.download import entry_checkpoint
 
     from .expert import UpstreamExpert
 
-    if require == "path":
-        ckpt = local_checkpoint(ckpt, "lighthubert_local")
-    elif require == "url":
-        ckpt = url_checkpoint(ckpt, "lighthubert_url")
-    return UpstreamExpert(resolve_checkpoint(ckpt, sha256=sha256, refresh=refresh), subnet=subnet, dtype=dtype)
+    return UpstreamExpert(entry_checkpoint(ckpt, "lighthubert", require, sha256, refresh), subnet=subnet, dtype=dtype)
 
 
 _ANY = dict(model="LightHuBERT (any supernet checkpoint)", paper=_PAPER, date="2022-03", input="wav", stride=320,

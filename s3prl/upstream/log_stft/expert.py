@@ -20,6 +20,7 @@ import torch
 from torch import Tensor
 
 from s3prl.upstream.interface import UpstreamBase
+from s3prl.util.yaml_file import read_yaml_mapping
 
 __all__ = ["UpstreamExpert", "read_stft_config"]
 
@@ -39,17 +40,8 @@ def read_stft_config(model_config: str | os.PathLike | Mapping[str, Any]) -> dic
             ``center: false`` (not supported), ``win_length > n_fft`` (the message
             names the file and the field).
     """
-    where = "the config"
-    if not isinstance(model_config, Mapping):
-        import yaml
-
-        where = str(model_config)
-        if not os.path.isfile(model_config):
-            raise FileNotFoundError(f"stft_mag: config file not found: {model_config}")
-        with open(model_config, encoding="utf-8") as f:
-            model_config = yaml.safe_load(f)
-        if not isinstance(model_config, Mapping):
-            raise ValueError(f"stft_mag: {where} is not a yaml mapping")
+    where = "the config" if isinstance(model_config, Mapping) else str(model_config)
+    model_config = read_yaml_mapping(model_config, "stft_mag: config file", "model_config")
     spec = model_config.get("spectrogram")
     if not isinstance(spec, Mapping):
         raise ValueError(f"stft_mag: {where} has no 'spectrogram' section")

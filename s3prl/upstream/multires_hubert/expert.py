@@ -55,7 +55,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from s3prl.upstream.interface import UpstreamBase
+from s3prl.upstream.interface import UpstreamBase, padding_mask_or_none
 from s3prl.upstream.wav2vec2.loading import (
     config_from_fairseq,
     load_weights,
@@ -202,12 +202,6 @@ class MultiresHubertModel(nn.Module):
         up = [lcm // x for x in rates][::-1]  # s3prl's factors (exact for integer rate ratios)
         self.factors = up[:r] + [up[r]] + up[::-1][1:][:r]
 
-    @staticmethod
-    def _valid(lengths: Tensor, frames: int) -> Optional[Tensor]:
-        if bool((lengths >= frames).all()):
-            return None
-        return torch.arange(frames, device=lengths.device)[None, :] < lengths[:, None]
-
     def forward(self, wavs: Tensor, wavs_len: Tensor) -> tuple[list[Tensor], Tensor]:
         if self.config.normalize:
             wavs = normalize_waveforms(wavs, wavs_len)
@@ -217,18 +211,18 @@ class MultiresHubertModel(nn.Module):
             x = self.post_extract_proj(x)
         states, lengths, kept = [], [], []
         for encoder, adapter in zip(self.encoders, self.downsample_modules):
-            out = encoder(x, self._valid(n, x.size(1)))
+            out = encoder(x, padding_mask_or_none(n, x.size(1)))
             states.append(out)
             lengths.append(n)
             kept.append((out[-1], n))
             x, n = adapter(out[-1], n)
-        out = self.middle_encoder(x, self._valid(n, x.size(1)))
+        out = self.middle_encoder(x, padding_mask_or_none(n, x.size(1)))
         states.append(out)
         lengths.append(n)
         x = x + out[-1]
         for i, (adapter, decoder) in enumerate(zip(self.upsample_modules, self.decoders)):
             x, n = adapter(x, n)
-            out = decoder(x, self._valid(n, x.size(1)))
+            out = decoder(x, padding_mask_or_none(n, x.size(1)))
             states.append(out)
             lengths.append(n)
             residual, residual_n = kept[len(kept) - 1 - i]

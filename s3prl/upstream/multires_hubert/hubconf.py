@@ -25,15 +25,11 @@ _VERIFIED = ("re-statement of the original forward (written from its source, one
 
 
 def _build(ckpt, refresh=False, sha256=None, require=None, dtype=None):
-    from s3prl.util.download import local_checkpoint, resolve_checkpoint, url_checkpoint
+    from s3prl.util.download import entry_checkpoint
 
     from .expert import UpstreamExpert
 
-    if require == "path":
-        ckpt = local_checkpoint(ckpt, "multires_hubert_local")
-    elif require == "url":
-        ckpt = url_checkpoint(ckpt, "multires_hubert_url")
-    return UpstreamExpert(resolve_checkpoint(ckpt, sha256=sha256, refresh=refresh), dtype=dtype)
+    return UpstreamExpert(entry_checkpoint(ckpt, "multires_hubert", require, sha256, refresh), dtype=dtype)
 
 
 _ANY = dict(model="MR-HuBERT (any checkpoint)", paper=_PAPER, date="2023-10", input="wav", stride=320,

@@ -13,7 +13,7 @@ import os
 from typing import Any, Iterable, Mapping, Optional
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from s3prl.upstream.interface import UpstreamBase
 
@@ -32,6 +32,8 @@ class Wav2Vec2StyleUpstream(UpstreamBase):
             names after :func:`~.loading.rename_fairseq_keys`), or ``None`` to keep
             the random initialisation (tests only).
         layer_factory: the encoder-layer plug point (see :mod:`.modules`).
+        encoder: another encoder in place of the Transformer one (see
+            :class:`~.modules.Wav2Vec2Model`; e.g. the wav2vec 2.0 Conformer's).
         ignored_keys, ignored_prefixes: more training-only weights of this family
             to drop on loading (besides :data:`~.loading.TRAINING_ONLY_KEYS`).
         dtype: parameter dtype (e.g. ``torch.float16`` / ``torch.bfloat16`` on GPU);
@@ -60,10 +62,11 @@ class Wav2Vec2StyleUpstream(UpstreamBase):
         dtype: Optional[torch.dtype] = None,
         source: Any = "checkpoint",
         what: str = "the architecture read from it",
+        encoder: Optional[nn.Module] = None,
     ):
         super().__init__()
         self.config = config
-        self.model = Wav2Vec2Model(config, layer_factory)
+        self.model = Wav2Vec2Model(config, layer_factory, encoder)
         if state_dict is not None:
             load_weights(self.model, state_dict, source, ignored_keys, ignored_prefixes, what)
         self.downsample_rate = config.downsample_rate
@@ -74,7 +77,7 @@ class Wav2Vec2StyleUpstream(UpstreamBase):
 
     def forward_padded(self, wavs: Tensor, wavs_len: Tensor) -> tuple[list[Tensor], Tensor]:
         """``wavs`` (batch, samples) zero padded, ``wavs_len`` (batch,) ->
-        (``num_layers`` x (batch, frames, embed_dim), (batch,) valid frames)."""
+        (``num_layers + 1`` x (batch, frames, embed_dim), (batch,) valid frames)."""
         return self.model(wavs, wavs_len)
 
 

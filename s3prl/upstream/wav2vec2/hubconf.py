@@ -41,14 +41,11 @@ def build_upstream(family, ckpt, refresh=False, sha256=None, require=None, **kwa
     """
     import importlib
 
-    from s3prl.util.download import local_checkpoint, resolve_checkpoint, url_checkpoint
+    from s3prl.util.download import entry_checkpoint
 
-    if require == "path":
-        ckpt = local_checkpoint(ckpt, f"{family}_local")
-    elif require == "url":
-        ckpt = url_checkpoint(ckpt, f"{family}_url")
+    path = entry_checkpoint(ckpt, family, require, sha256, refresh)
     expert = importlib.import_module(f"s3prl.upstream.{family}.expert")
-    return expert.UpstreamExpert(resolve_checkpoint(ckpt, sha256=sha256, refresh=refresh), **kwargs)
+    return expert.UpstreamExpert(path, **kwargs)
 
 
 def _build(ckpt, **kwargs):

@@ -81,6 +81,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from s3prl.upstream.conv import conv2d
+from s3prl.upstream.interface import padding_mask_or_none
 
 __all__ = [
     "Wav2Vec2Config",
@@ -695,6 +696,11 @@ class Wav2Vec2Model(nn.Module):
     Args:
         config: the architecture.
         layer_factory: passed to :class:`TransformerEncoder` (the plug point).
+        encoder: another encoder in place of :class:`TransformerEncoder` (e.g.
+            :class:`s3prl.modules.conformer.ConformerEncoder`): ``encoder(features, valid)``
+            with ``features`` ``(batch, frames, embed_dim)`` and ``valid`` ``(batch, frames)``
+            bool or ``None`` (no padding) -> list of hidden states. ``layer_factory`` must
+            then be ``None``.
 
     ``forward(wavs, wavs_len) -> (hidden_states, frames_len)``: ``wavs`` ``(batch,
     samples)`` zero padded, ``wavs_len`` ``(batch,)`` long; ``hidden_states`` is a
@@ -703,8 +709,11 @@ class Wav2Vec2Model(nn.Module):
     interface zeroes them).
     """
 
-    def __init__(self, config: Wav2Vec2Config, layer_factory: Optional[LayerFactory] = None):
+    def __init__(self, config: Wav2Vec2Config, layer_factory: Optional[LayerFactory] = None,
+                 encoder: Optional[nn.Module] = None):
         super().__init__()
+        if encoder is not None and layer_factory is not None:
+            raise ValueError("Wav2Vec2Model: give a layer_factory or an encoder, not both")
         self.config = config
         conv_dim = config.conv_layers[-1][0]
         self.feature_extractor = ConvFeatureEncoder(
@@ -713,18 +722,23 @@ class Wav2Vec2Model(nn.Module):
         self.layer_norm = nn.LayerNorm(conv_dim, eps=config.layer_norm_eps)
         self.post_extract_proj = nn.Linear(conv_dim, config.embed_dim) if conv_dim != config.embed_dim else None
         self.dropout_input = nn.Dropout(config.dropout_input)
-        self.encoder = TransformerEncoder(config, layer_factory)
+        self.encoder = encoder if encoder is not None else TransformerEncoder(config, layer_factory)
 
-    def forward(self, wavs: Tensor, wavs_len: Tensor) -> tuple[list[Tensor], Tensor]:
+    def extract_features(self, wavs: Tensor, wavs_len: Tensor) -> tuple[Tensor, Tensor]:
+        """The front end: [normalise] -> conv feature encoder -> LayerNorm -> [projection].
+
+        ``wavs`` ``(batch, samples)``, ``wavs_len`` ``(batch,)`` -> ``(features (batch, frames,
+        embed_dim), frames_len (batch,))`` (before ``dropout_input`` and the encoder).
+        """
         if self.config.normalize:
             wavs = normalize_waveforms(wavs, wavs_len)
         features, frames_len = self.feature_extractor(wavs, wavs_len)
         features = self.layer_norm(features.transpose(1, 2))
         if self.post_extract_proj is not None:
             features = self.post_extract_proj(features)
+        return features, frames_len
+
+    def forward(self, wavs: Tensor, wavs_len: Tensor) -> tuple[list[Tensor], Tensor]:
+        features, frames_len = self.extract_features(wavs, wavs_len)
         features = self.dropout_input(features)
-        n_frames = features.size(1)
-        valid = None
-        if bool((frames_len < n_frames).any()):
-            valid = torch.arange(n_frames, device=features.device)[None, :] < frames_len[:, None]
-        return self.encoder(features, valid), frames_len
+        return self.encoder(features, padding_mask_or_none(frames_len, features.size(1))), frames_len

@@ -27,30 +27,32 @@ import os
 from typing import Optional
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from s3prl.modules.conformer import POSITION_TYPES, ConformerEncoder
 from s3prl.modules.position import rotary_inv_freq
-from s3prl.upstream.interface import UpstreamBase
+from s3prl.upstream.wav2vec2.expert import Wav2Vec2StyleUpstream
 from s3prl.upstream.wav2vec2.loading import (
     config_from_fairseq,
-    load_weights,
     read_fairseq_checkpoint,
     rename_fairseq_keys,
 )
-from s3prl.upstream.wav2vec2.modules import ConvFeatureEncoder, Wav2Vec2Config, normalize_waveforms
+from s3prl.upstream.wav2vec2.modules import Wav2Vec2Config, Wav2Vec2Model
 from s3prl.util.checkpoint import CheckpointKeyError
 
 __all__ = ["ConformerWav2Vec2Model", "UpstreamExpert", "read_conformer_checkpoint", "check_rotary_tables",
            "UNUSED_PREFIXES"]
 
 
-class ConformerWav2Vec2Model(nn.Module):
+class ConformerWav2Vec2Model(Wav2Vec2Model):
     """Waveforms -> hidden states of a wav2vec 2.0 Conformer (no training-only parts).
 
     Args:
         config: the feature encoder and widths (``extra["position"]``: ``"rel_pos"`` /
             ``"rope"``, ``extra["kernel"]``: depthwise kernel size).
+
+    It is :class:`s3prl.upstream.wav2vec2.modules.Wav2Vec2Model` with the Conformer encoder
+    in place of the Transformer one.
 
     Submodules (fairseq names): ``feature_extractor``, ``layer_norm``, ``post_extract_proj``
     (only when the conv channels differ from ``embed_dim``), ``encoder``
@@ -61,33 +63,17 @@ class ConformerWav2Vec2Model(nn.Module):
     """
 
     def __init__(self, config: Wav2Vec2Config):
-        super().__init__()
-        self.config = config
-        conv_dim = config.conv_layers[-1][0]
-        self.feature_extractor = ConvFeatureEncoder(config.conv_layers, config.extractor_mode, config.conv_bias,
-                                                    config.layer_norm_eps)
-        self.layer_norm = nn.LayerNorm(conv_dim, eps=config.layer_norm_eps)
-        self.post_extract_proj = nn.Linear(conv_dim, config.embed_dim) if conv_dim != config.embed_dim else None
-        self.dropout_input = nn.Dropout(config.dropout_input)
-        self.encoder = ConformerEncoder(
-            config.embed_dim, config.ffn_dim, config.num_heads, config.num_layers, config.extra["kernel"],
-            config.extra["position"], config.layer_norm_first, config.dropout, config.layerdrop,
-            config.layer_norm_eps,
-        )
+        super().__init__(config, encoder=conformer_encoder(config))
 
-    def forward(self, wavs: Tensor, wavs_len: Tensor) -> tuple[list[Tensor], Tensor]:
-        if self.config.normalize:
-            wavs = normalize_waveforms(wavs, wavs_len)
-        features, frames_len = self.feature_extractor(wavs, wavs_len)
-        features = self.layer_norm(features.transpose(1, 2))
-        if self.post_extract_proj is not None:
-            features = self.post_extract_proj(features)
-        features = self.dropout_input(features)
-        n_frames = features.size(1)
-        valid = None
-        if bool((frames_len < n_frames).any()):
-            valid = torch.arange(n_frames, device=features.device)[None, :] < frames_len[:, None]
-        return self.encoder(features, valid), frames_len
+
+def conformer_encoder(config: Wav2Vec2Config) -> ConformerEncoder:
+    """The :class:`~s3prl.modules.conformer.ConformerEncoder` ``config`` describes
+    (Conformer options in ``config.extra``: ``"kernel"``, ``"position"``)."""
+    return ConformerEncoder(
+        config.embed_dim, config.ffn_dim, config.num_heads, config.num_layers, config.extra["kernel"],
+        config.extra["position"], config.layer_norm_first, config.dropout, config.layerdrop,
+        config.layer_norm_eps,
+    )
 
 
 def read_conformer_checkpoint(ckpt: str | os.PathLike, **config_overrides) -> tuple[Wav2Vec2Config, dict, str]:
@@ -150,7 +136,7 @@ def check_rotary_tables(state: dict, config: Wav2Vec2Config, ckpt) -> None:
             raise CheckpointKeyError(f"checkpoint {ckpt}: {key} is not the base-10000 rotary frequency table")
 
 
-class UpstreamExpert(UpstreamBase):
+class UpstreamExpert(Wav2Vec2StyleUpstream):
     """wav2vec 2.0 Conformer upstream from a local fairseq checkpoint.
 
     Args:
@@ -169,21 +155,9 @@ class UpstreamExpert(UpstreamBase):
     """
 
     def __init__(self, ckpt: str | os.PathLike, dtype: Optional[torch.dtype] = None, **config_overrides):
-        super().__init__()
-        config, state, source = read_conformer_checkpoint(ckpt, **config_overrides)
-        self.config = config
-        self.model = ConformerWav2Vec2Model(config)
+        config, state, _ = read_conformer_checkpoint(ckpt, **config_overrides)
         rotary = [k for k in state if k.endswith(ROTARY_SUFFIX)]
-        load_weights(self.model, state, ckpt, extra_ignored_keys=rotary, extra_ignored_prefixes=UNUSED_PREFIXES,
-                     what="the wav2vec 2.0 Conformer its config describes")
+        super().__init__(config, state, ignored_keys=rotary, ignored_prefixes=UNUSED_PREFIXES, dtype=dtype,
+                         source=ckpt, what="the wav2vec 2.0 Conformer its config describes",
+                         encoder=conformer_encoder(config))
         check_rotary_tables(state, config, ckpt)
-        self.downsample_rate = config.downsample_rate
-        self.receptive_field = config.receptive_field
-        self.hidden_sizes = [config.embed_dim] * (config.num_layers + 1)
-        self.cast_parameters(dtype)
-        self.eval()
-
-    def forward_padded(self, wavs: Tensor, wavs_len: Tensor) -> tuple[list[Tensor], Tensor]:
-        """``wavs`` (batch, samples) zero padded, ``wavs_len`` (batch,) ->
-        (``num_layers + 1`` x (batch, frames, embed_dim), (batch,) valid frames)."""
-        return self.model(wavs, wavs_len)

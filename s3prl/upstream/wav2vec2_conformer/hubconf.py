@@ -31,15 +31,11 @@ _VERIFIED = ("parity with transformers Wav2Vec2ConformerModel (seeded weights, f
 
 
 def _build(ckpt, refresh=False, sha256=None, require=None, **kwargs):
-    from s3prl.util.download import local_checkpoint, resolve_checkpoint, url_checkpoint
+    from s3prl.util.download import entry_checkpoint
 
     from .expert import UpstreamExpert
 
-    if require == "path":
-        ckpt = local_checkpoint(ckpt, "wav2vec2_conformer_local")
-    elif require == "url":
-        ckpt = url_checkpoint(ckpt, "wav2vec2_conformer_url")
-    return UpstreamExpert(resolve_checkpoint(ckpt, sha256=sha256, refresh=refresh), **kwargs)
+    return UpstreamExpert(entry_checkpoint(ckpt, "wav2vec2_conformer", require, sha256, refresh), **kwargs)
 
 
 @entry(model="wav2vec 2.0 Conformer (any checkpoint)", paper=_LL, date="2020-10", input="wav", stride=320,
