@@ -1,5 +1,7 @@
 """Position encodings shared by attention modules.
 
+* :func:`sinusoid_position_encoding`: the absolute sinusoidal table of Vaswani et al. (2017),
+  float64 as the original numpy tables (Mockingjay / TERA / Audio ALBERT, MAE-AST).
 * :func:`relative_position_table`: the sinusoidal table of relative positions
   ``T-1, T-2, ..., 0, ..., -(T-1)`` used by relative-position self-attention (Dai et al.
   2019, Transformer-XL, https://arxiv.org/abs/1901.02860, section 3.3; the ESPnet /
@@ -25,6 +27,7 @@ import torch
 from torch import Tensor
 
 __all__ = [
+    "sinusoid_position_encoding",
     "relative_position_table",
     "relative_shift",
     "rotary_inv_freq",
@@ -111,3 +114,18 @@ def apply_rotary(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
     rotated = torch.cat([-x[..., half:], x[..., :half]], dim=-1)
     cos, sin = cos[:, None, :].to(x.dtype), sin[:, None, :].to(x.dtype)
     return x * cos + rotated * sin
+
+
+def sinusoid_position_encoding(length: int, dim: int, device=None) -> Tensor:
+    """The fixed sinusoidal position encoding of the original (Vaswani et al., 2017).
+
+    ``pe[p, j] = sin(p / 10000^(2*(j//2)/dim))`` for even ``j``, ``cos(...)``
+    for odd ``j``; computed in float64 (as the original's numpy table) and
+    returned as ``(length, dim)`` float32.
+    """
+    pos = torch.arange(length, dtype=torch.float64, device=device)[:, None]
+    j = torch.arange(dim, device=device)
+    inv = torch.pow(torch.tensor(10000.0, dtype=torch.float64, device=device), -(2 * (j // 2)).double() / dim)
+    angle = pos * inv[None, :]
+    pe = torch.where((j % 2 == 0)[None, :], torch.sin(angle), torch.cos(angle))
+    return pe.float()

@@ -45,9 +45,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from s3prl.modules.position import sinusoid_position_encoding
 from s3prl.upstream.baseline.features import kaldi_fbank
 from s3prl.upstream.interface import UpstreamBase
-from s3prl.upstream.mockingjay.transformer import sinusoid_position_encoding
 
 FBANK_STRIDE = 160
 _MODEL_DEFAULTS = {

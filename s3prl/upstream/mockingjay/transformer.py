@@ -43,7 +43,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["TransformerConfig", "TransformerEncoderModel", "sinusoid_position_encoding"]
+from s3prl.modules.position import sinusoid_position_encoding
+
+__all__ = ["TransformerConfig", "TransformerEncoderModel"]
 
 _ACTIVATIONS = {
     "gelu": lambda x: F.gelu(x),  # erf form, as the original's ``gelu``
@@ -120,21 +122,6 @@ class TransformerConfig:
         if out.num_hidden_layers < 1:
             raise ValueError(f"{where}: num_hidden_layers must be >= 1")
         return out
-
-
-def sinusoid_position_encoding(length: int, dim: int, device=None) -> Tensor:
-    """The fixed sinusoidal position encoding of the original (Vaswani et al., 2017).
-
-    ``pe[p, j] = sin(p / 10000^(2*(j//2)/dim))`` for even ``j``, ``cos(...)``
-    for odd ``j``; computed in float64 (as the original's numpy table) and
-    returned as ``(length, dim)`` float32.
-    """
-    pos = torch.arange(length, dtype=torch.float64, device=device)[:, None]
-    j = torch.arange(dim, device=device)
-    inv = torch.pow(torch.tensor(10000.0, dtype=torch.float64, device=device), -(2 * (j // 2)).double() / dim)
-    angle = pos * inv[None, :]
-    pe = torch.where((j % 2 == 0)[None, :], torch.sin(angle), torch.cos(angle))
-    return pe.float()
 
 
 class _InputRepresentations(nn.Module):
