@@ -855,9 +855,13 @@ _PL = None
 def _pl():
     global _PL
     if _PL is None:
-        from s3prl.downstream.lightning_import import import_lightning
-
-        _PL = import_lightning()
+        try:
+            import pytorch_lightning
+        except ImportError as err:
+            raise ImportError(
+                "the downstream runner needs PyTorch Lightning: pip install pytorch-lightning"
+            ) from err
+        _PL = pytorch_lightning
     return _PL
 
 
