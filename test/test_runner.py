@@ -226,6 +226,28 @@ def test_feature_cache_unit(tmp_path):
     assert FeatureCache(tmp_path, "example", None, {"hidden_size": 4}, [1]).dir != cache.dir
 
 
+def test_feature_cache_files_named_by_sample_hash(tmp_path):
+    # the batch is hashed after one host copy; each file must still be named by the SHA-256 of
+    # its own wav's length and float32 samples (stable across versions and batchings)
+    import hashlib
+
+    cache = FeatureCache(tmp_path, "example", None, {"hidden_size": 4}, [0])
+    g = torch.Generator().manual_seed(1)
+    wavs = [torch.randn(n, generator=g) for n in (480, 960, 320)]
+
+    def compute(ws):
+        lens = torch.tensor([w.numel() // 160 for w in ws])
+        return [torch.ones(len(ws), int(lens.max()), 4)], lens
+
+    cache.get(wavs, compute)
+    expected = set()
+    for w in wavs:
+        h = hashlib.sha256(str(w.numel()).encode())
+        h.update(w.numpy().astype("float32").tobytes())
+        expected.add(h.hexdigest() + ".safetensors")
+    assert {p.name for p in tmp_path.rglob("*.safetensors")} == expected
+
+
 def test_cache_features_run_equals_uncached(tmp_path):
     layers = ["-l", "0,2", "--upstream-feature-normalize"]
     plain = _train(tmp_path / "plain", steps=16, extra=layers)

@@ -147,16 +147,20 @@ class FeatureCache:
             device and a ``(batch,)`` long tensor.
         """
         self._describe()
-        keys = [wav_key(w) for w in wavs]
+        # one device-to-host copy for the batch, not one per wav (same keys as wav_key(w))
+        host = torch.cat([w.detach().reshape(-1).float() for w in wavs]).cpu()
+        keys = [wav_key(w) for w in host.split([int(w.numel()) for w in wavs])]
         per_utt: list[list[Tensor] | None] = [self._read(k) for k in keys]
         missing = [i for i, layers in enumerate(per_utt) if layers is None]
         if missing:
             hs, hs_len = compute([wavs[i] for i in missing])
-            for j, i in enumerate(missing):
-                n = int(hs_len[j])
-                layers = [h[j, :n] for h in hs]
+            # one device-to-host copy per layer for the whole batch (not one per utterance and
+            # layer, twice: for the file and for the batch assembled below)
+            hs = [h.detach().cpu() for h in hs]
+            for j, (i, n) in enumerate(zip(missing, hs_len.tolist())):
+                layers = [h[j, :n].contiguous() for h in hs]
                 self._write(keys[i], layers)
-                per_utt[i] = [t.detach().cpu() for t in layers]
+                per_utt[i] = layers
         self.hits += len(wavs) - len(missing)
         self.misses += len(missing)
         device = wavs[0].device

@@ -607,7 +607,8 @@ def _lightning_module_class():
                 raise TypeError(
                     f"{self.args.downstream}: DownstreamExpert.forward must return a scalar loss tensor"
                 )
-            self.train_records["_loss"].append(float(loss.detach()))
+            # kept on the device: float() here would wait for the step's kernels (a sync per step)
+            self.train_records["_loss"].append(loss.detach())
             return loss * data["scale"] if data["scale"] != 1.0 else loss
 
         def configure_optimizers(self):
@@ -806,7 +807,8 @@ def _runner_callback_class():
                 losses = records.pop("_loss", [])
                 if zero:  # rank 0 logs its share of the train batches
                     if losses:
-                        self.metric_logger.add_scalar("runner/train-loss", sum(losses) / len(losses),
+                        mean_loss = float(torch.stack(losses).double().mean())
+                        self.metric_logger.add_scalar("runner/train-loss", mean_loss,
                                                       global_step=step)
                     for row in pl_module.featurizer.weights_table():
                         self.metric_logger.add_scalar(f"featurizer/layer-{row['layer']}", row["weight"],
@@ -855,9 +857,13 @@ _PL = None
 def _pl():
     global _PL
     if _PL is None:
-        from s3prl.downstream.lightning_import import import_lightning
-
-        _PL = import_lightning()
+        try:
+            import pytorch_lightning
+        except ImportError as err:
+            raise ImportError(
+                "the downstream runner needs PyTorch Lightning: pip install pytorch-lightning"
+            ) from err
+        _PL = pytorch_lightning
     return _PL
 
 

@@ -105,8 +105,9 @@ class SpecAug:
         ``features_len``); the lengths do not change."""
         o = self.opts
         out = torch.zeros_like(features)
-        for i in range(features.size(0)):
-            n = int(features_len[i])
+        # one device-to-host copy of the lengths per batch, not one per utterance
+        for i, n in enumerate(features_len.tolist()):
+            n = int(n)
             x = features[i, :n]
             if o["apply_time_warp"]:
                 x = self._warp(x)

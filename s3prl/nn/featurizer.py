@@ -156,7 +156,9 @@ class Featurizer(nn.Module):
                     f"but hidden state {self.layer_selections[0]} has {first.size(1)} x "
                     f"{first.size(0)}; the selected layers must have the same frames"
                 )
-            if not torch.equal(hs_len.cpu(), len_list[0].cpu()):
+            # the usual call passes one length tensor for every layer: no comparison (and no
+            # device-to-host copy per layer and step) is needed then
+            if hs_len is not len_list[0] and not torch.equal(hs_len.cpu(), len_list[0].cpu()):
                 raise ValueError(
                     f"Featurizer: valid frame counts of hidden state {layer} ({hs_len.tolist()}) differ "
                     f"from those of hidden state {self.layer_selections[0]} ({len_list[0].tolist()})"
